@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * tsxenstored: the daemon's command line. Flags mirror the C xenstored where
+ * it has them (-E, -S, -W, -t, -A, -M, -Q name=value, -F, -K, -N, -V); every
+ * limit in server/config.ts is settable with -Q.
+ */
+import { writeFileSync, unlinkSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
+import { Daemon } from '../server/daemon.js';
+import { Logger, type Level } from '../server/log.js';
+import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
+
+type Opt = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+
+const options: Record<string, Opt> = {
+  socket: { type: 'string', short: 's' },
+  'pid-file': { type: 'string', short: 'F' },
+  'no-fork': { type: 'boolean', short: 'N' },
+  'no-domain-init': { type: 'boolean', short: 'D' },
+  'keep-orphans': { type: 'boolean', short: 'K' },
+  quota: { type: 'string', short: 'Q', multiple: true },
+  'txn-conflict': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-file': { type: 'string' },
+  verbose: { type: 'boolean', short: 'V' },
+  help: { type: 'boolean', short: 'H' },
+};
+for (const s of SETTINGS) {
+  if ('flag' in s) options[s.flag] = { type: 'string', short: s.short };
+}
+
+function usage(): string {
+  const lines = [
+    'Usage: tsxenstored [options]',
+    '',
+    'A XenStore daemon. Runs in the foreground; connections on its Unix socket are dom0.',
+    '',
+    `  -s, --socket PATH          socket path (default: $XENSTORED_PATH, else ${DEFAULT_SOCKET})`,
+    '  -F, --pid-file FILE        write the daemon\'s pid to FILE',
+    '  -N, --no-fork              accepted for compatibility: tsxenstored never forks',
+    '  -D, --no-domain-init       accepted for compatibility: dom0 is always known',
+    '  -K, --keep-orphans         keep the nodes of released domains (a security risk)',
+    '  -Q, --quota NAME=VALUE     set any limit below by name (repeatable)',
+    '      --txn-conflict MODE    coalesce (default: swap, graft, replay) or strict (EAGAIN',
+    '                             on any intervening commit, as the old C daemon)',
+    '      --log-level LEVEL      error, warn, info (default) or debug',
+    '      --log-file FILE        log to FILE instead of stderr',
+    '  -V, --verbose              same as --log-level debug',
+    '  -H, --help                 this text',
+    '',
+    'Limits (quotas bind unprivileged domains; dom0 is exempt, as in Xen):',
+  ];
+  for (const s of SETTINGS) {
+    const flag = 'flag' in s ? `-${s.short}, --${s.flag} N` : '';
+    lines.push(`  ${flag.padEnd(24)} ${s.name.padEnd(24)} ${s.descr} (default ${s.def})`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`tsxenstored: ${msg}\n`);
+  process.exit(2);
+}
+
+function number(name: string, v: string): number {
+  if (!/^[0-9]+$/.test(v)) fail(`${name} needs a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ options, allowPositionals: false, strict: true });
+  } catch (e) {
+    fail(`${(e as Error).message}\nTry 'tsxenstored --help'.`);
+  }
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (v.help === true) {
+    process.stdout.write(usage());
+    return;
+  }
+  const settings: Partial<Settings> = {};
+  for (const s of SETTINGS) {
+    if ('flag' in s && typeof v[s.flag] === 'string') settings[s.name] = number(`--${s.flag}`, v[s.flag] as string);
+  }
+  for (const q of (v.quota as string[] | undefined) ?? []) {
+    const eq = q.indexOf('=');
+    const name = q.slice(0, eq);
+    if (eq < 0 || !isSettingName(name)) fail(`unknown quota ${JSON.stringify(q)}; see --help`);
+    settings[name] = number(name, q.slice(eq + 1));
+  }
+  const conflict = (v['txn-conflict'] as string | undefined) ?? 'coalesce';
+  if (conflict !== 'coalesce' && conflict !== 'strict') fail('--txn-conflict is coalesce or strict');
+  const level = (v.verbose === true ? 'debug' : ((v['log-level'] as string | undefined) ?? 'info')) as Level;
+  if (!['error', 'warn', 'info', 'debug'].includes(level)) fail('--log-level is error, warn, info or debug');
+
+  const logger = new Logger(level, v['log-file'] as string | undefined);
+  const daemon = new Daemon({ settings, conflict, keepOrphans: v['keep-orphans'] === true, logger });
+  const path = (v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET;
+  const transport = new UnixTransport(daemon, path);
+  try {
+    await transport.listen();
+  } catch (e) {
+    fail(`cannot listen on ${path}: ${(e as Error).message}`);
+  }
+  const pidFile = v['pid-file'] as string | undefined;
+  if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
+  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict})`);
+
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${sig}: shutting down`);
+    void transport.close().then(() => {
+      if (pidFile !== undefined) {
+        try {
+          unlinkSync(pidFile);
+        } catch {
+          // gone already
+        }
+      }
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,69 @@
+/**
+ * Incremental frame decoder: bytes in (any chunking), whole frames out.
+ * Frames are pulled one at a time so the caller can stop mid-chunk (back-pressure);
+ * unread bytes stay buffered. Payloads are views into the input: copy what you keep.
+ */
+import { readHeader } from './header.js';
+import { HEADER_SIZE, PAYLOAD_MAX } from './limits.js';
+
+export interface Frame {
+  readonly type: number;
+  readonly reqId: number;
+  readonly txId: number;
+  /** View into the received bytes; valid until the next feed(). */
+  readonly payload: Buffer;
+}
+
+/** A header announced a payload longer than the protocol allows. */
+export class FrameTooLongError extends Error {
+  constructor(readonly len: number) {
+    super(`frame payload of ${len} bytes exceeds ${PAYLOAD_MAX}`);
+    this.name = 'FrameTooLongError';
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class FrameDecoder {
+  private buf: Buffer = EMPTY;
+  private off = 0;
+
+  /** Bytes received but not yet returned as frames. */
+  get buffered(): number {
+    return this.buf.length - this.off;
+  }
+
+  feed(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.off === this.buf.length) {
+      this.buf = chunk;
+    } else {
+      // Only the tail of a split frame is copied: at most one frame's worth.
+      this.buf = Buffer.concat([this.buf.subarray(this.off), chunk]);
+    }
+    this.off = 0;
+  }
+
+  /** The next complete frame, or undefined if more bytes are needed. Throws FrameTooLongError. */
+  next(): Frame | undefined {
+    const avail = this.buf.length - this.off;
+    if (avail < HEADER_SIZE) return undefined;
+    const h = readHeader(this.buf, this.off);
+    if (h.len > PAYLOAD_MAX) throw new FrameTooLongError(h.len);
+    if (avail < HEADER_SIZE + h.len) return undefined;
+    const start = this.off + HEADER_SIZE;
+    this.off = start + h.len;
+    const payload = this.buf.subarray(start, this.off);
+    if (this.off === this.buf.length) {
+      this.buf = EMPTY;
+      this.off = 0;
+    }
+    return { type: h.type, reqId: h.reqId, txId: h.txId, payload };
+  }
+
+  /** Drops everything buffered (connection reset). */
+  reset(): void {
+    this.buf = EMPTY;
+    this.off = 0;
+  }
+}

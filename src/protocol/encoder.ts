@@ -1,0 +1,53 @@
+/**
+ * Frame encoding. FrameBatch collects the replies and events of one event-loop
+ * turn into one contiguous buffer, so a connection costs one socket write per turn.
+ */
+import { writeHeader } from './header.js';
+import { HEADER_SIZE } from './limits.js';
+
+export function encodeFrame(type: number, reqId: number, txId: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
+  writeHeader(out, 0, type, reqId, txId, payload.length);
+  out.set(payload, HEADER_SIZE);
+  return out;
+}
+
+export class FrameBatch {
+  private scratch: Buffer;
+  private len = 0;
+  private count = 0;
+
+  constructor(initialBytes = 8192) {
+    this.scratch = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get bytes(): number {
+    return this.len;
+  }
+
+  get frames(): number {
+    return this.count;
+  }
+
+  add(type: number, reqId: number, txId: number, payload: Uint8Array): void {
+    const need = this.len + HEADER_SIZE + payload.length;
+    if (need > this.scratch.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2));
+      this.scratch.copy(bigger, 0, 0, this.len);
+      this.scratch = bigger;
+    }
+    writeHeader(this.scratch, this.len, type, reqId, txId, payload.length);
+    this.scratch.set(payload, this.len + HEADER_SIZE);
+    this.len = need;
+    this.count++;
+  }
+
+  /** Everything added since the last take, as one buffer the caller owns. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.len);
+    this.scratch.copy(out, 0, 0, this.len);
+    this.len = 0;
+    this.count = 0;
+    return out;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The one place where errors become wire strings. Handlers throw XsError with
+ * an errno name from xs_wire.h; the dispatcher turns it into "ENAME\0".
+ */
+export const ERRNO_NAMES = [
+  'EINVAL', 'EACCES', 'EEXIST', 'EISDIR', 'ENOENT', 'ENOMEM', 'ENOSPC', 'EIO',
+  'ENOTEMPTY', 'ENOSYS', 'EROFS', 'EBUSY', 'EAGAIN', 'EISCONN', 'E2BIG', 'EPERM',
+] as const;
+
+export type Errno = (typeof ERRNO_NAMES)[number];
+
+/** A protocol-level failure: answered to the client as an ERROR message. */
+export class XsError extends Error {
+  readonly errno: Errno;
+  constructor(errno: Errno, detail?: string) {
+    super(detail === undefined ? errno : `${errno}: ${detail}`);
+    this.errno = errno;
+    this.name = 'XsError';
+  }
+}
+
+const wire = new Map<string, Buffer>(ERRNO_NAMES.map((e) => [e, Buffer.from(`${e}\0`, 'latin1')]));
+
+/** Wire payload of an ERROR reply for `errno` (shared, never mutate). */
+export function errorPayload(errno: Errno): Buffer {
+  const b = wire.get(errno);
+  if (b === undefined) throw new Error(`unknown errno ${errno}`);
+  return b;
+}
+
+export function isErrno(s: string): s is Errno {
+  return (ERRNO_NAMES as readonly string[]).includes(s);
+}

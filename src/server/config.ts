@@ -1,0 +1,53 @@
+/**
+ * The one table of limits. Quotas (`quota: true`) bind unprivileged domains,
+ * carry the C xenstored's names and defaults, can be set per domain with
+ * SET_QUOTA, and have the C daemon's command-line flag where it has one.
+ * The others bound the daemon's own resources and apply to every connection.
+ */
+export interface Setting {
+  readonly name: string;
+  readonly descr: string;
+  readonly def: number;
+  /** Per-domain quota (GET_QUOTA/SET_QUOTA, dom0 exempt). */
+  readonly quota: boolean;
+  /** Long flag of the C xenstored, if it has one (e.g. entry-nb). */
+  readonly flag?: string;
+  readonly short?: string;
+}
+
+export const SETTINGS = [
+  { name: 'nodes', descr: 'Nodes owned per domain', def: 1000, quota: true, flag: 'entry-nb', short: 'E' },
+  { name: 'watches', descr: 'Watches per domain', def: 128, quota: true, flag: 'watch-nb', short: 'W' },
+  { name: 'transactions', descr: 'Open transactions per connection', def: 10, quota: true, flag: 'transaction', short: 't' },
+  { name: 'outstanding', descr: 'Requests per domain whose replies are not yet delivered', def: 20, quota: true },
+  { name: 'transaction-nodes', descr: 'Distinct nodes one transaction may access', def: 1024, quota: true },
+  { name: 'node-permissions', descr: 'Permission entries per node', def: 5, quota: true, flag: 'perm-nb', short: 'A' },
+  { name: 'path-max', descr: 'Length of a node path (relative to the domain home)', def: 2048, quota: true, flag: 'path-max', short: 'M' },
+  { name: 'node-size', descr: 'Size of a node value in bytes', def: 2048, quota: true, flag: 'entry-size', short: 'S' },
+  { name: 'connection-soft-bytes', descr: 'Queued output above which a connection\'s requests stop being read', def: 64 * 1024, quota: false },
+  { name: 'connection-hard-bytes', descr: 'Queued output (replies and watch events) at which a connection is dropped', def: 16 * 1024 * 1024, quota: false },
+  { name: 'connections', descr: 'Simultaneous socket connections', def: 4096, quota: false },
+  { name: 'transaction-log-entries', descr: 'Requests a transaction records for replay at commit', def: 1024, quota: false },
+  { name: 'transaction-log-bytes', descr: 'Bytes of requests and answers a transaction records for replay', def: 256 * 1024, quota: false },
+] as const satisfies readonly Setting[];
+
+export type SettingName = (typeof SETTINGS)[number]['name'];
+export type QuotaName = Extract<(typeof SETTINGS)[number], { quota: true }>['name'];
+
+export const QUOTA_NAMES: readonly QuotaName[] = SETTINGS.filter((s) => s.quota).map((s) => s.name as QuotaName);
+
+export function isSettingName(s: string): s is SettingName {
+  return SETTINGS.some((x) => x.name === s);
+}
+
+export function isQuotaName(s: string): s is QuotaName {
+  return (QUOTA_NAMES as readonly string[]).includes(s);
+}
+
+export type Settings = Record<SettingName, number>;
+
+export function defaultSettings(): Settings {
+  const out = {} as Settings;
+  for (const s of SETTINGS) out[s.name] = s.def;
+  return out;
+}

@@ -1,0 +1,377 @@
+/**
+ * The daemon's core, independent of any transport: connections feed it bytes,
+ * it decodes, dispatches, answers, announces changes to watchers, and batches
+ * each connection's output into one write per turn. Output is bounded: a
+ * connection whose peer does not read stops being read (replies cannot pile
+ * up), and one whose backlog still grows past the hard bound (watch events it
+ * does not read) is dropped.
+ */
+import type { Frame } from '../protocol/decoder.js';
+import { FrameTooLongError } from '../protocol/decoder.js';
+import { errorPayload, XsError } from '../protocol/errno.js';
+import { Op, opName } from '../protocol/op.js';
+import { checkTree, compareCounts } from '../store/check.js';
+import { emptyRoot } from '../store/node.js';
+import * as ops from '../store/ops.js';
+import { relativeTo, resolvePath } from '../store/path.js';
+import { canRead, DEFAULT_PERMS, type Caller, type Perms } from '../store/perms.js';
+import { purgeDomain } from '../store/purge.js';
+import type { Change, Limits, OpContext, TreeState } from '../store/state.js';
+import { Store } from '../store/store.js';
+import { commit, type ConflictMode } from '../txn/merge.js';
+import { Transaction } from '../txn/transaction.js';
+import { WatchIndex } from '../watch/watch-index.js';
+import { defaultSettings, type QuotaName, type Settings } from './config.js';
+import { Connection, type ConnWatch, type Sink } from './connection.js';
+import { lookupOp } from './dispatch.js';
+import { Domains } from './domains.js';
+import { Logger } from './log.js';
+import type { Request } from './request.js';
+
+export interface DaemonOptions {
+  readonly settings?: Partial<Settings>;
+  readonly conflict?: ConflictMode;
+  /** Keep the nodes of released domains (the C daemon's -K; a security risk). */
+  readonly keepOrphans?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface Stats {
+  requests: number;
+  commits: { 'read-only': number; swap: number; coalesce: number; replay: number };
+  conflicts: number;
+  droppedConnections: number;
+}
+
+const SYSTEM: Caller = { domid: 0, privileged: true, target: undefined };
+
+export class Daemon {
+  readonly store = new Store(emptyRoot());
+  readonly watches = new WatchIndex<ConnWatch>();
+  readonly domains = new Domains();
+  readonly conns = new Set<Connection>();
+  readonly settings: Settings;
+  readonly conflict: ConflictMode;
+  readonly keepOrphans: boolean;
+  readonly logger: Logger;
+  readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, swap: 0, coalesce: 0, replay: 0 }, conflicts: 0, droppedConnections: 0 };
+  /** CONTROL log on|off: one log line per request. */
+  requestLog = false;
+  private readonly specialPerms = new Map<string, Perms>();
+  private readonly dirty = new Set<Connection>();
+  private readonly afterReply: Array<() => void> = [];
+  private nextConnId = 1;
+
+  constructor(opts: DaemonOptions = {}) {
+    this.settings = { ...defaultSettings(), ...opts.settings };
+    this.conflict = opts.conflict ?? 'coalesce';
+    this.keepOrphans = opts.keepOrphans ?? false;
+    this.logger = opts.logger ?? new Logger();
+    const ctx = this.systemContext(this.store);
+    for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
+    this.store.takeChanges();
+  }
+
+  // ---- connections -------------------------------------------------------
+
+  connect(domid: number, privileged: boolean, sink: Sink): Connection {
+    const conn = new Connection(this.nextConnId++, domid, privileged, sink);
+    const target = this.domains.get(domid)?.target;
+    if (target !== undefined) conn.caller = { ...conn.caller, target };
+    this.conns.add(conn);
+    this.logger.debug(`${conn.label} connected`);
+    return conn;
+  }
+
+  /** Bytes arrived for `conn`. */
+  receive(conn: Connection, chunk: Buffer): void {
+    if (conn.closed) return;
+    conn.decoder.feed(chunk);
+    this.drain(conn);
+    this.flush();
+  }
+
+  /** The transport of `conn` delivered its backlog: read again if we stopped. */
+  writable(conn: Connection): void {
+    if (conn.closed || !conn.throttled) return;
+    if (conn.queuedBytes > this.settings['connection-soft-bytes'] / 2) return;
+    conn.throttled = false;
+    conn.sink.resume();
+    this.drain(conn);
+    this.flush();
+  }
+
+  disconnect(conn: Connection, reason?: string): void {
+    if (conn.closed) return;
+    if (reason !== undefined) this.logger.warn(`${conn.label}: ${reason}`);
+    this.dropWatches(conn);
+    conn.transactions.clear();
+    conn.flush();
+    conn.closed = true;
+    this.conns.delete(conn);
+    this.dirty.delete(conn);
+    conn.sink.close();
+  }
+
+  dropWatches(conn: Connection): void {
+    for (const w of conn.watches.values()) this.watches.remove(w);
+    conn.watches.clear();
+  }
+
+  private drain(conn: Connection): void {
+    const soft = this.settings['connection-soft-bytes'];
+    while (!conn.closed && !conn.throttled) {
+      let frame: Frame | undefined;
+      try {
+        frame = conn.decoder.next();
+      } catch (e) {
+        if (e instanceof FrameTooLongError) return this.disconnect(conn, e.message);
+        throw e;
+      }
+      if (frame === undefined) return;
+      this.process(conn, frame);
+      if (conn.queuedBytes > soft) {
+        conn.throttled = true;
+        conn.sink.pause();
+      }
+    }
+  }
+
+  /** Sends every connection's batched output; drops those past the hard bound. */
+  flush(): void {
+    const hard = this.settings['connection-hard-bytes'];
+    for (const c of this.dirty) {
+      c.flush();
+      if (c.queuedBytes > hard) {
+        this.stats.droppedConnections++;
+        this.disconnect(c, `dropped: ${c.queuedBytes} bytes of output not read by the peer`);
+      }
+    }
+    this.dirty.clear();
+  }
+
+  // ---- requests ------------------------------------------------------------
+
+  private process(conn: Connection, frame: Frame): void {
+    this.stats.requests++;
+    this.dirty.add(conn);
+    const { type, reqId, txId } = frame;
+    if (this.requestLog) this.logger.info(`${conn.label} ${opName(type)} tx=${txId} ${frame.payload.toString('latin1').replace(/\0/g, ' ').slice(0, 200)}`);
+    const spec = lookupOp(type);
+    let txn: Transaction | undefined;
+    try {
+      if (spec === undefined) throw new XsError('ENOSYS', `unknown message type ${type}`);
+      if (spec.priv && !conn.caller.privileged) throw new XsError('EACCES', `${opName(type)} is for dom0 only`);
+      if (txId !== 0 && spec.tx !== 'ignore') {
+        txn = conn.transactions.get(txId);
+        if (txn === undefined) throw new XsError('ENOENT', `no transaction ${txId}`);
+      }
+      const payload = spec.handler(this.request(conn, frame, spec.tx === 'data' || spec.tx === 'end' ? txn : undefined));
+      conn.reply(type, reqId, txId, payload);
+      if (txn !== undefined && spec.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: type, reply: Buffer.from(payload) });
+    } catch (e) {
+      const errno = this.errnoOf(e, conn, type);
+      conn.reply(Op.ERROR, reqId, txId, errorPayload(errno));
+      if (txn !== undefined && spec?.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: Op.ERROR, reply: errorPayload(errno) });
+    }
+    this.announce(this.store.takeChanges());
+    for (const f of this.afterReply) f();
+    this.afterReply.length = 0;
+  }
+
+  private errnoOf(e: unknown, conn: Connection, type: number): XsError['errno'] {
+    if (e instanceof XsError) return e.errno;
+    // A bug, not a client error: say so loudly, keep serving everyone else.
+    this.logger.error(`internal error in ${opName(type)} from ${conn.label}: ${e instanceof Error ? e.stack : String(e)}`);
+    return 'EIO';
+  }
+
+  private request(conn: Connection, frame: Frame, txn: Transaction | undefined): Request {
+    return { daemon: this, conn, frame, txn, ctx: this.context(conn, txn ?? this.store), afterReply: this.afterReply };
+  }
+
+  private context(conn: Connection, state: TreeState): OpContext {
+    return { state, caller: conn.caller, limits: conn.caller.privileged ? undefined : this.limits(conn.caller.domid), home: conn.home };
+  }
+
+  private systemContext(state: TreeState): OpContext {
+    return { state, caller: SYSTEM, limits: undefined, home: '/local/domain/0' };
+  }
+
+  /** A quota's value for a domain: its own override, else the global setting. */
+  quota(domid: number, name: QuotaName): number {
+    return this.domains.get(domid)?.quotas.get(name) ?? this.settings[name];
+  }
+
+  private limits(domid: number): Limits {
+    return {
+      nodes: this.quota(domid, 'nodes'),
+      nodeSize: this.quota(domid, 'node-size'),
+      nodePerms: this.quota(domid, 'node-permissions'),
+      pathMax: this.quota(domid, 'path-max'),
+    };
+  }
+
+  // ---- transactions --------------------------------------------------------
+
+  newTransaction(conn: Connection): Transaction {
+    return new Transaction(conn.allocTxId(), this.store, {
+      maxNodes: conn.caller.privileged ? undefined : this.quota(conn.caller.domid, 'transaction-nodes'),
+      maxLogEntries: this.settings['transaction-log-entries'],
+      maxLogBytes: this.settings['transaction-log-bytes'],
+    });
+  }
+
+  /** Commits `txn`; on success its changes are announced. False means EAGAIN. */
+  commit(conn: Connection, txn: Transaction): boolean {
+    const out = commit(this.store, txn, this.conflict, (t) => this.replay(conn, t));
+    if (!out.ok) {
+      this.stats.conflicts++;
+      return false;
+    }
+    this.stats.commits[out.how]++;
+    this.announce(out.changes);
+    return true;
+  }
+
+  /** Re-runs a transaction's requests on the live store; the new transaction if every answer matched. */
+  private replay(conn: Connection, old: Transaction): Transaction | undefined {
+    const t = new Transaction(old.id, this.store, { maxNodes: undefined, maxLogEntries: 0, maxLogBytes: 0 });
+    for (const rec of old.log) {
+      const spec = lookupOp(rec.type);
+      if (spec === undefined) return undefined;
+      const frame: Frame = { type: rec.type, reqId: 0, txId: old.id, payload: rec.payload };
+      let replyType: number = rec.type;
+      let reply: Uint8Array;
+      try {
+        reply = spec.handler(this.request(conn, frame, t));
+      } catch (e) {
+        if (!(e instanceof XsError)) return undefined;
+        replyType = Op.ERROR;
+        reply = errorPayload(e.errno);
+      }
+      if (replyType !== rec.replyType || Buffer.compare(reply, rec.reply) !== 0) return undefined;
+    }
+    return t;
+  }
+
+  // ---- watches -------------------------------------------------------------
+
+  /** Sends watch events for changes, to watchers allowed to read the node. */
+  announce(changes: readonly Change[]): void {
+    for (const c of changes) {
+      const abs = c.path.abs;
+      this.watches.match(c.path.comps, c.removed, (w, below) => {
+        const conn = w.owner;
+        if (conn.closed || !canRead(c.perms, conn.caller)) return;
+        conn.event(below ? w.path : w.relative ? relativeTo(abs, conn.home) : abs, w.token);
+        this.dirty.add(conn);
+      });
+    }
+  }
+
+  /** Fires a special watch (@introduceDomain, @releaseDomain) for those allowed. */
+  announceSpecial(name: string): void {
+    const perms = this.specialPermsOf(name);
+    for (const w of this.watches.matchSpecial(name)) {
+      const conn = w.owner;
+      if (conn.closed || !canRead(perms, conn.caller)) continue;
+      conn.event(w.path, w.token);
+      this.dirty.add(conn);
+    }
+  }
+
+  specialPermsOf(name: string): Perms {
+    return this.specialPerms.get(name) ?? DEFAULT_PERMS;
+  }
+
+  setSpecialPerms(name: string, perms: Perms): void {
+    this.specialPerms.set(name, perms);
+  }
+
+  // ---- domains -------------------------------------------------------------
+
+  introduceDomain(domid: number, mfn: bigint, port: number): void {
+    const dom = this.domains.ensure(domid);
+    if (dom.introduced) {
+      if (dom.mfn !== mfn || dom.port !== port) {
+        // Xen re-introduces a domain after resume with new coordinates.
+        dom.mfn = mfn;
+        dom.port = port;
+      }
+      return;
+    }
+    dom.introduced = true;
+    dom.mfn = mfn;
+    dom.port = port;
+    this.logger.info(`domain ${domid} introduced (mfn ${mfn}, port ${port})`);
+    this.announceSpecial('@introduceDomain');
+  }
+
+  /** RELEASE or domain death: drop its connections, its nodes and every trace of its id. */
+  releaseDomain(domid: number): void {
+    for (const c of [...this.conns]) {
+      if (c.caller.domid === domid && !c.caller.privileged) this.disconnect(c, `domain ${domid} released`);
+      else if (c.caller.target === domid) c.caller = { ...c.caller, target: undefined };
+    }
+    purgeDomain(this.store, domid, this.keepOrphans);
+    for (const [name, perms] of this.specialPerms) {
+      if (perms.some((p) => p.domid === domid)) this.specialPerms.set(name, DEFAULT_PERMS);
+    }
+    this.domains.forget(domid);
+    this.logger.info(`domain ${domid} released`);
+    this.announce(this.store.takeChanges());
+    this.announceSpecial('@releaseDomain');
+  }
+
+  setTarget(domid: number, target: number): void {
+    this.domains.ensure(domid).target = target;
+    for (const c of this.conns) {
+      if (c.caller.domid === domid && !c.caller.privileged) c.caller = { ...c.caller, target };
+    }
+  }
+
+  // ---- introspection -------------------------------------------------------
+
+  /** Invariant check: tree well-formed, node counts match a recount, watch index matches connections. */
+  check(): string[] {
+    const report = checkTree(this.store.root);
+    const problems = [...report.problems, ...compareCounts(report.counts, this.store.usageTable())];
+    let watches = 0;
+    for (const c of this.conns) watches += c.watches.size;
+    if (watches !== this.watches.size) problems.push(`watch index holds ${this.watches.size} watches, connections ${watches}`);
+    return problems;
+  }
+
+  memoryReport(): string {
+    const m = process.memoryUsage();
+    const report = checkTree(this.store.root);
+    let txns = 0;
+    for (const c of this.conns) txns += c.transactions.size;
+    return [
+      `nodes: ${report.nodes}`,
+      `connections: ${this.conns.size}`,
+      `watches: ${this.watches.size}`,
+      `transactions: ${txns}`,
+      `rss: ${m.rss}`,
+      `heap-used: ${m.heapUsed}`,
+      `array-buffers: ${m.arrayBuffers}`,
+    ].join('\n') + '\n';
+  }
+
+  domainUsageReport(domid: number): string {
+    let watches = 0;
+    let txns = 0;
+    for (const c of this.conns) {
+      if (c.caller.domid !== domid) continue;
+      watches += c.watches.size;
+      txns += c.transactions.size;
+    }
+    const rows: Array<[QuotaName, number]> = [
+      ['nodes', this.store.usage(domid)],
+      ['watches', watches],
+      ['transactions', txns],
+    ];
+    return rows.map(([n, v]) => `${n}: ${v} (max ${this.quota(domid, n)})`).join('\n') + '\n';
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * CONTROL <command>|[<args>|]*, as xenstore-control sends it. Every reply is
+ * NUL-terminated text. Unknown commands answer EINVAL, as the C daemon does.
+ */
+import { writeFileSync } from 'node:fs';
+import { XsError } from '../../protocol/errno.js';
+import { parseUint, strings } from '../../protocol/payload.js';
+import { SETTINGS, isSettingName } from '../config.js';
+import type { Daemon } from '../daemon.js';
+import type { Request } from '../request.js';
+
+type Command = { readonly usage: string; readonly run: (d: Daemon, args: string[]) => string };
+
+const text = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
+
+const COMMANDS: Record<string, Command> = {
+  help: { usage: '', run: () => Object.entries(COMMANDS).map(([n, c]) => `${n}\t${c.usage}`).join('\n') + '\n' },
+  check: {
+    usage: '',
+    run: (d) => {
+      const problems = d.check();
+      return problems.length === 0 ? 'OK' : problems.join('\n');
+    },
+  },
+  log: {
+    usage: 'on|off',
+    run: (d, a) => {
+      if (a[0] !== 'on' && a[0] !== 'off') throw new XsError('EINVAL', 'log on|off');
+      d.requestLog = a[0] === 'on';
+      return 'OK';
+    },
+  },
+  logfile: {
+    usage: '<file>',
+    run: (d, a) => {
+      if (a[0] === undefined || a[0] === '') throw new XsError('EINVAL', 'logfile needs a file name');
+      d.logger.file = a[0];
+      return 'OK';
+    },
+  },
+  memreport: {
+    usage: '[<file>]',
+    run: (d, a) => {
+      const report = d.memoryReport();
+      if (a[0] === undefined || a[0] === '') return report;
+      try {
+        writeFileSync(a[0], report);
+      } catch (e) {
+        throw new XsError('EIO', String(e));
+      }
+      return 'OK';
+    },
+  },
+  quota: {
+    usage: '[set <name> <val>|<domid>]',
+    run: (d, a) => {
+      if (a.length === 0) return SETTINGS.filter((s) => s.quota).map((s) => `${s.name}: ${d.settings[s.name]}`).join('\n') + '\n';
+      if (a[0] === 'set') {
+        const [, name, val] = a;
+        if (name === undefined || val === undefined || !isSettingName(name)) throw new XsError('EINVAL', 'quota set <name> <val>');
+        d.settings[name] = parseUint(val, 0xffff_ffff);
+        return 'OK';
+      }
+      return d.domainUsageReport(parseUint(a[0]!, 0xffff));
+    },
+  },
+  'quota-soft': { usage: '', run: () => 'no soft quotas\n' },
+  print: {
+    usage: '<string>',
+    run: (d, a) => {
+      d.logger.info(`print: ${a.join(' ')}`);
+      return 'OK';
+    },
+  },
+};
+
+export function control(r: Request): Uint8Array {
+  const a = strings(r.frame.payload, true);
+  const name = a[0];
+  const cmd = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (cmd === undefined) throw new XsError('EINVAL', `unknown control command ${JSON.stringify(name)}`);
+  return text(cmd.run(r.daemon, a.slice(1)));
+}

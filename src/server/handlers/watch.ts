@@ -1,0 +1,56 @@
+/**
+ * WATCH, UNWATCH, RESET_WATCHES. A new watch fires once at once with its own
+ * path, after the OK. Watches are keyed by canonical path and token, so "a"
+ * and "/local/domain/N/a" name the same watch.
+ */
+import { XsError } from '../../protocol/errno.js';
+import { parseUint, strings } from '../../protocol/payload.js';
+import { checkSpecial, isSpecial, resolvePath } from '../../store/path.js';
+import type { ConnWatch } from '../connection.js';
+import { OK, type Request } from '../request.js';
+
+function parse(r: Request): { key: string; path: string; token: string; comps: readonly string[] | undefined; depth: number | undefined } {
+  const args = strings(r.frame.payload);
+  if (args.length < 2 || args.length > 3) throw new XsError('EINVAL', 'WATCH takes a path, a token and an optional depth');
+  const [path, token, depthArg] = args as [string, string, string | undefined];
+  const depth = depthArg === undefined || depthArg === '' ? undefined : parseUint(depthArg, 0xffff);
+  if (isSpecial(path)) return { key: `${checkSpecial(path)}\0${token}`, path, token, comps: undefined, depth };
+  const p = resolvePath(path, r.conn.caller.domid);
+  return { key: `${p.abs}\0${token}`, path, token, comps: p.comps, depth };
+}
+
+export function watch(r: Request): Uint8Array {
+  const { conn, daemon } = r;
+  const w = parse(r);
+  if (conn.watches.has(w.key)) throw new XsError('EEXIST');
+  if (!conn.caller.privileged && conn.watches.size >= daemon.quota(conn.caller.domid, 'watches')) {
+    throw new XsError('ENOSPC', 'watches quota reached');
+  }
+  const entry: ConnWatch = {
+    owner: conn,
+    path: w.path,
+    token: w.token,
+    comps: w.comps,
+    depth: w.depth,
+    relative: w.comps !== undefined && !w.path.startsWith('/'),
+  };
+  conn.watches.set(w.key, entry);
+  daemon.watches.add(entry);
+  r.afterReply.push(() => conn.event(entry.path, entry.token));
+  return OK;
+}
+
+export function unwatch(r: Request): Uint8Array {
+  const w = parse(r);
+  const entry = r.conn.watches.get(w.key);
+  if (entry === undefined) throw new XsError('ENOENT');
+  r.conn.watches.delete(w.key);
+  r.daemon.watches.remove(entry);
+  return OK;
+}
+
+export function resetWatches(r: Request): Uint8Array {
+  r.daemon.dropWatches(r.conn);
+  r.conn.transactions.clear();
+  return OK;
+}

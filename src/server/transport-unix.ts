@@ -1,0 +1,91 @@
+/**
+ * The Unix-socket transport: every connection on it is the privileged control
+ * domain, as in Xen. Bytes go straight to the daemon; output back-pressure
+ * comes from the socket's own write queue.
+ */
+import { mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { Sink } from './connection.js';
+import type { Daemon } from './daemon.js';
+
+export const DEFAULT_SOCKET = '/var/run/xenstored/socket';
+
+class SocketSink implements Sink {
+  constructor(private readonly socket: Socket) {}
+  write(buf: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(buf);
+  }
+  get backlog(): number {
+    return this.socket.writableLength;
+  }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  close(): void {
+    this.socket.end();
+    // Do not wait for a peer that never reads.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+  readonly label = 'socket';
+}
+
+/** Removes a leftover socket file, refusing to touch anything that is not a socket. */
+function clearStale(path: string): void {
+  try {
+    if (!statSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+export class UnixTransport {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly daemon: Daemon,
+    readonly path: string,
+  ) {}
+
+  listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true });
+    clearStale(this.path);
+    const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
+    server.maxConnections = this.daemon.settings.connections;
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.path, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.daemon.logger.error(`socket server: ${e.message}`));
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    const d = this.daemon;
+    const conn = d.connect(0, true, new SocketSink(socket));
+    socket.on('data', (chunk: Buffer) => d.receive(conn, chunk));
+    socket.on('drain', () => d.writable(conn));
+    socket.on('error', (e) => d.logger.debug(`${conn.label}: ${e.message}`));
+    socket.on('close', () => d.disconnect(conn));
+  }
+
+  close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const c of [...this.daemon.conns]) this.daemon.disconnect(c);
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+    if (server === undefined) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * A transaction is oxenstored's triple (T1, T2, p): `base` is the live root
+ * when it started, `root` its private root, `low` the longest path prefix
+ * under which every node it read or wrote lies. It also keeps the per-domain
+ * node-count delta, the changes to announce on commit, and a bounded log of
+ * requests and answers for replay.
+ */
+import type { Node } from '../store/node.js';
+import { ownerOf } from '../store/perms.js';
+import type { Change, TreeState } from '../store/state.js';
+import type { Store } from '../store/store.js';
+import { commonPrefixLength } from '../store/path.js';
+import { XsError } from '../protocol/errno.js';
+
+/** One request of the transaction and the answer the client saw. */
+export interface Recorded {
+  readonly type: number;
+  readonly payload: Buffer;
+  readonly replyType: number;
+  readonly reply: Buffer;
+}
+
+export interface TxnBounds {
+  /** Distinct nodes the transaction may touch (undefined: unbounded, privileged). */
+  readonly maxNodes: number | undefined;
+  /** Requests kept for replay; past this the transaction can only commit by swap or graft. */
+  readonly maxLogEntries: number;
+  readonly maxLogBytes: number;
+}
+
+export class Transaction implements TreeState {
+  readonly base: Node;
+  root: Node;
+  /** Common prefix of all touched paths; undefined while nothing was touched. */
+  low: readonly string[] | undefined;
+  readonly delta = new Map<number, number>();
+  readonly changes: Change[] = [];
+  readonly log: Recorded[] = [];
+  private logBytes = 0;
+  replayable = true;
+  private readonly touched: Set<string> | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly store: Store,
+    private readonly bounds: TxnBounds,
+  ) {
+    this.base = store.root;
+    this.root = store.root;
+    this.touched = bounds.maxNodes === undefined ? undefined : new Set();
+  }
+
+  get wrote(): boolean {
+    return this.changes.length > 0;
+  }
+
+  usage(domid: number): number {
+    return this.store.usage(domid) + (this.delta.get(domid) ?? 0);
+  }
+
+  account(old: Node | undefined, neu: Node | undefined): void {
+    const a = old === undefined ? undefined : ownerOf(old.perms);
+    const b = neu === undefined ? undefined : ownerOf(neu.perms);
+    if (a === b) return;
+    if (a !== undefined) this.delta.set(a, (this.delta.get(a) ?? 0) - 1);
+    if (b !== undefined) this.delta.set(b, (this.delta.get(b) ?? 0) + 1);
+  }
+
+  nextGen(): number {
+    return this.store.nextGen();
+  }
+
+  touch(comps: readonly string[], depth: number): void {
+    if (this.touched !== undefined) {
+      const key = comps.slice(0, depth).join('/');
+      if (!this.touched.has(key)) {
+        if (this.touched.size >= this.bounds.maxNodes!) throw new XsError('ENOSPC', 'transaction-nodes quota reached');
+        this.touched.add(key);
+      }
+    }
+    if (this.low === undefined) {
+      this.low = comps.slice(0, depth);
+    } else if (this.low.length > 0) {
+      const n = commonPrefixLength(this.low, comps);
+      const k = Math.min(n, depth);
+      if (k < this.low.length) this.low = this.low.slice(0, k);
+    }
+  }
+
+  changed(c: Change): void {
+    this.changes.push(c);
+  }
+
+  /** Keeps a request and its answer for replay, within the bounds. */
+  record(entry: Recorded): void {
+    if (!this.replayable) return;
+    this.logBytes += entry.payload.length + entry.reply.length;
+    if (this.log.length >= this.bounds.maxLogEntries || this.logBytes > this.bounds.maxLogBytes) {
+      this.replayable = false;
+      this.log.length = 0;
+      return;
+    }
+    this.log.push(entry);
+  }
+}
