@@ -18,7 +18,7 @@ export interface Setting {
 export const SETTINGS = [
   { name: 'nodes', descr: 'Nodes owned per domain', def: 1000, quota: true, flag: 'entry-nb', short: 'E' },
   { name: 'watches', descr: 'Watches per domain', def: 128, quota: true, flag: 'watch-nb', short: 'W' },
-  { name: 'transactions', descr: 'Open transactions per connection', def: 10, quota: true, flag: 'transaction', short: 't' },
+  { name: 'transactions', descr: 'Open transactions per domain connection', def: 10, quota: true, flag: 'transaction', short: 't' },
   { name: 'outstanding', descr: 'Requests per domain whose replies are not yet delivered', def: 20, quota: true },
   { name: 'transaction-nodes', descr: 'Distinct nodes one transaction may access', def: 1024, quota: true },
   { name: 'node-permissions', descr: 'Permission entries per node', def: 5, quota: true, flag: 'perm-nb', short: 'A' },
@@ -26,6 +26,8 @@ export const SETTINGS = [
   { name: 'node-size', descr: 'Size of a node value in bytes', def: 2048, quota: true, flag: 'entry-size', short: 'S' },
   { name: 'connection-soft-bytes', descr: 'Queued output above which a connection\'s requests stop being read', def: 64 * 1024, quota: false },
   { name: 'connection-hard-bytes', descr: 'Queued output (replies and watch events) at which a connection is dropped', def: 16 * 1024 * 1024, quota: false },
+  { name: 'connection-transactions', descr: 'Open transactions per connection for any caller, dom0 included', def: 1024, quota: false },
+  { name: 'connection-watches', descr: 'Watches per connection for any caller, dom0 included', def: 65536, quota: false },
   { name: 'connections', descr: 'Simultaneous socket connections', def: 4096, quota: false },
   { name: 'transaction-log-entries', descr: 'Requests a transaction records for replay at commit', def: 1024, quota: false },
   { name: 'transaction-log-bytes', descr: 'Bytes of requests and answers a transaction records for replay', def: 256 * 1024, quota: false },

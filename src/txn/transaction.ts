@@ -34,7 +34,8 @@ export class Transaction implements TreeState {
   /** Common prefix of all touched paths; undefined while nothing was touched. */
   low: readonly string[] | undefined;
   readonly delta = new Map<number, number>();
-  readonly changes: Change[] = [];
+  /** Changes to announce on commit, one per path (the latest), in first-change order. */
+  private readonly changeMap = new Map<string, Change>();
   readonly log: Recorded[] = [];
   private logBytes = 0;
   replayable = true;
@@ -51,7 +52,11 @@ export class Transaction implements TreeState {
   }
 
   get wrote(): boolean {
-    return this.changes.length > 0;
+    return this.changeMap.size > 0;
+  }
+
+  get changes(): Change[] {
+    return [...this.changeMap.values()];
   }
 
   usage(domid: number): number {
@@ -88,7 +93,9 @@ export class Transaction implements TreeState {
   }
 
   changed(c: Change): void {
-    this.changes.push(c);
+    const prev = this.changeMap.get(c.path.abs);
+    // A node removed and later re-created still tells watchers below it.
+    this.changeMap.set(c.path.abs, prev?.removed === true && !c.removed ? { ...c, removed: true } : c);
   }
 
   /** Keeps a request and its answer for replay, within the bounds. */

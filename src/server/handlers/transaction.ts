@@ -9,8 +9,9 @@ import { OK, type Request } from '../request.js';
 export function start(r: Request): Uint8Array {
   const { conn, daemon } = r;
   if (r.frame.txId !== 0) throw new XsError('EBUSY', 'nested transactions are not supported');
-  if (conn.transactions.size >= daemon.quota(conn.caller.domid, 'transactions')) {
-    throw new XsError('ENOSPC', 'transactions quota reached');
+  const open = conn.transactions.size;
+  if ((!conn.caller.privileged && open >= daemon.quota(conn.caller.domid, 'transactions')) || open >= daemon.settings['connection-transactions']) {
+    throw new XsError('ENOSPC', 'too many open transactions');
   }
   const txn = daemon.newTransaction(conn);
   conn.transactions.set(txn.id, txn);

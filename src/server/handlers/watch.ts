@@ -23,8 +23,9 @@ export function watch(r: Request): Uint8Array {
   const { conn, daemon } = r;
   const w = parse(r);
   if (conn.watches.has(w.key)) throw new XsError('EEXIST');
-  if (!conn.caller.privileged && conn.watches.size >= daemon.quota(conn.caller.domid, 'watches')) {
-    throw new XsError('ENOSPC', 'watches quota reached');
+  const n = conn.watches.size;
+  if ((!conn.caller.privileged && n >= daemon.quota(conn.caller.domid, 'watches')) || n >= daemon.settings['connection-watches']) {
+    throw new XsError('ENOSPC', 'too many watches');
   }
   const entry: ConnWatch = {
     owner: conn,

@@ -1,0 +1,121 @@
+/**
+ * The data operations, shared by the client (outside any transaction) and by
+ * a transaction handle (inside one): the only difference is the tx_id.
+ */
+import { Op } from '../protocol/op.js';
+import { XenStoreError } from './errors.js';
+import { formatPermission, parsePermission, type Permission } from './perms.js';
+
+export type Value = string | Uint8Array;
+
+/** Sends one request and resolves with the reply payload (ERROR replies reject). */
+export type Call = (type: number, txId: number, args: readonly Value[], path: string | undefined, raw?: Uint8Array) => Promise<Buffer>;
+
+/** NUL-separated strings of a reply, without the empty tail. */
+export function splitStrings(b: Buffer): string[] {
+  if (b.length === 0) return [];
+  const s = b.toString('latin1');
+  const parts = s.split('\0');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** A reply's single string, without its NUL. */
+export function replyString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.toString('latin1', 0, end < 0 ? b.length : end);
+}
+
+export class Operations {
+  constructor(
+    protected readonly call: Call,
+    readonly txId: number,
+  ) {}
+
+  /** The value at `path`, as bytes. */
+  read(path: string): Promise<Buffer> {
+    return this.call(Op.READ, this.txId, [path], path);
+  }
+
+  /** The value at `path` decoded as UTF-8. */
+  async readString(path: string): Promise<string> {
+    return (await this.read(path)).toString('utf8');
+  }
+
+  /** Writes `value` (a string is written as UTF-8), creating missing parents. */
+  async write(path: string, value: Value): Promise<void> {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    await this.call(Op.WRITE, this.txId, [path], path, bytes);
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await this.call(Op.MKDIR, this.txId, [path], path);
+  }
+
+  /** Removes `path` and everything below it; a missing node is not an error. */
+  async rm(path: string): Promise<void> {
+    await this.call(Op.RM, this.txId, [path], path);
+  }
+
+  /** True if the node exists (and can be read). */
+  async exists(path: string): Promise<boolean> {
+    try {
+      await this.read(path);
+      return true;
+    } catch (e) {
+      if (e instanceof XenStoreError && e.code === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Names of the children of `path`. Lists too long for one reply are fetched
+   * with DIRECTORY_PART, restarting if the node changes in between.
+   */
+  async directory(path: string): Promise<string[]> {
+    try {
+      return splitStrings(await this.call(Op.DIRECTORY, this.txId, [path], path));
+    } catch (e) {
+      if (!(e instanceof XenStoreError) || e.code !== 'E2BIG') throw e;
+    }
+    return this.directoryByParts(path);
+  }
+
+  private async directoryByParts(path: string): Promise<string[]> {
+    const MAX_RESTARTS = 100;
+    for (let restart = 0; restart < MAX_RESTARTS; restart++) {
+      const parts: Buffer[] = [];
+      let offset = 0;
+      let gen: string | undefined;
+      for (;;) {
+        const r = await this.call(Op.DIRECTORY_PART, this.txId, [path, String(offset)], path);
+        const nul = r.indexOf(0);
+        if (nul < 0) throw new XenStoreError('EPROTO', 'DIRECTORY_PART', path, 'reply without generation');
+        const g = r.toString('latin1', 0, nul);
+        if (gen !== undefined && g !== gen) break; // changed under us: start again
+        gen = g;
+        const body = r.subarray(nul + 1);
+        const done = body.length === 0 || (body[body.length - 1] === 0 && (body.length === 1 || body[body.length - 2] === 0));
+        if (done) {
+          parts.push(body.subarray(0, Math.max(0, body.length - 1)));
+          return splitStrings(Buffer.concat(parts));
+        }
+        if (body.length === 0) throw new XenStoreError('EPROTO', 'DIRECTORY_PART', path, 'no progress');
+        parts.push(body);
+        offset += body.length;
+      }
+    }
+    throw new XenStoreError('EAGAIN', 'DIRECTORY_PART', path, 'the directory kept changing');
+  }
+
+  async getPerms(path: string): Promise<Permission[]> {
+    return splitStrings(await this.call(Op.GET_PERMS, this.txId, [path], path)).map(parsePermission);
+  }
+
+  /** Sets the permissions; the first entry is the owner and everyone else's access. */
+  async setPerms(path: string, perms: readonly (Permission | string)[]): Promise<void> {
+    if (perms.length === 0) throw new XenStoreError('EINVAL', 'SET_PERMS', path, 'at least the owner entry is needed');
+    const strs = perms.map((p) => (typeof p === 'string' ? formatPermission(parsePermission(p)) : formatPermission(p)));
+    await this.call(Op.SET_PERMS, this.txId, [path, ...strs], path);
+  }
+}
