@@ -10,6 +10,8 @@ import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
 import { Logger, type Level } from '../server/log.js';
 import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
+import { DEFAULT_SIM_DIR } from '../sim/layout.js';
+import { SimXen } from '../sim/sim-xen.js';
 
 type Opt = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
@@ -21,6 +23,8 @@ const options: Record<string, Opt> = {
   'keep-orphans': { type: 'boolean', short: 'K' },
   quota: { type: 'string', short: 'Q', multiple: true },
   'txn-conflict': { type: 'string' },
+  'sim-dir': { type: 'string' },
+  'no-sim': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
   verbose: { type: 'boolean', short: 'V' },
@@ -44,6 +48,9 @@ function usage(): string {
     '  -Q, --quota NAME=VALUE     set any limit below by name (repeatable)',
     '      --txn-conflict MODE    coalesce (default: swap, graft, replay) or strict (EAGAIN',
     '                             on any intervening commit, as the old C daemon)',
+    `      --sim-dir DIR          the simulated Xen's directory: guest ring pages and event`,
+    `                             channels (default ${DEFAULT_SIM_DIR})`,
+    '      --no-sim               no simulated Xen: INTRODUCE only records domains',
     '      --log-level LEVEL      error, warn, info (default) or debug',
     '      --log-file FILE        log to FILE instead of stderr',
     '  -V, --verbose              same as --log-level debug',
@@ -104,16 +111,25 @@ async function main(): Promise<void> {
   } catch (e) {
     fail(`cannot listen on ${path}: ${(e as Error).message}`);
   }
+  const simDir = (v['sim-dir'] as string | undefined) ?? DEFAULT_SIM_DIR;
+  if (v['no-sim'] !== true) {
+    try {
+      await daemon.attachBackend(new SimXen(simDir));
+    } catch (e) {
+      await transport.close();
+      fail(`cannot start the simulated Xen in ${simDir}: ${(e as Error).message}`);
+    }
+  }
   const pidFile = v['pid-file'] as string | undefined;
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
-  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict})`);
+  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${v['no-sim'] === true ? '' : `, simulated Xen in ${simDir}`})`);
 
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info(`${sig}: shutting down`);
-    void transport.close().then(() => {
+    void Promise.all([transport.close(), daemon.closeBackend()]).then(() => {
       if (pidFile !== undefined) {
         try {
           unlinkSync(pidFile);

@@ -22,10 +22,12 @@ import { commit, type ConflictMode } from '../txn/merge.js';
 import { Transaction } from '../txn/transaction.js';
 import { WatchIndex } from '../watch/watch-index.js';
 import { defaultSettings, type QuotaName, type Settings } from './config.js';
+import type { DomainBackend } from './backend.js';
 import { Connection, type ConnWatch, type Sink } from './connection.js';
 import { lookupOp } from './dispatch.js';
 import { Domains } from './domains.js';
 import { Logger } from './log.js';
+import { RingConnection } from './ring-connection.js';
 import type { Request } from './request.js';
 
 export interface DaemonOptions {
@@ -61,6 +63,8 @@ export class Daemon {
   private readonly dirty = new Set<Connection>();
   private readonly afterReply: Array<() => void> = [];
   private nextConnId = 1;
+  private backend: DomainBackend | undefined;
+  private readonly rings = new Map<number, RingConnection>();
 
   constructor(opts: DaemonOptions = {}) {
     this.settings = { ...defaultSettings(), ...opts.settings };
@@ -73,6 +77,24 @@ export class Daemon {
   }
 
   // ---- connections -------------------------------------------------------
+
+  /** Lets INTRODUCE map rings through `backend` (the simulated or the real Xen). */
+  async attachBackend(backend: DomainBackend): Promise<void> {
+    this.backend = backend;
+    await backend.start({
+      onNotify: (domid) => this.rings.get(domid)?.kick(),
+      onDomainDeath: (domid) => {
+        if (this.domains.isIntroduced(domid)) this.releaseDomain(domid);
+      },
+    });
+  }
+
+  async closeBackend(): Promise<void> {
+    for (const r of this.rings.values()) r.detach();
+    this.rings.clear();
+    await this.backend?.close();
+    this.backend = undefined;
+  }
 
   connect(domid: number, privileged: boolean, sink: Sink): Connection {
     const conn = new Connection(this.nextConnId++, domid, privileged, sink);
@@ -293,23 +315,34 @@ export class Daemon {
 
   introduceDomain(domid: number, mfn: bigint, port: number): void {
     const dom = this.domains.ensure(domid);
-    if (dom.introduced) {
-      if (dom.mfn !== mfn || dom.port !== port) {
-        // Xen re-introduces a domain after resume with new coordinates.
-        dom.mfn = mfn;
-        dom.port = port;
+    if (dom.introduced && dom.mfn === mfn && dom.port === port) return;
+    const fresh = !dom.introduced;
+    // A re-introduction with new coordinates (e.g. after resume) rebinds the ring.
+    this.rings.get(domid)?.detach();
+    this.rings.delete(domid);
+    if (this.backend !== undefined) {
+      let link;
+      try {
+        link = this.backend.attach(domid, mfn, port);
+      } catch (e) {
+        throw new XsError('EINVAL', `cannot map the ring of domain ${domid}: ${(e as Error).message}`);
       }
-      return;
+      const ring = new RingConnection(this, domid, link);
+      this.rings.set(domid, ring);
+      queueMicrotask(() => ring.kick()); // the guest may have written before we bound
     }
     dom.introduced = true;
     dom.mfn = mfn;
     dom.port = port;
+    if (!fresh) return;
     this.logger.info(`domain ${domid} introduced (mfn ${mfn}, port ${port})`);
     this.announceSpecial('@introduceDomain');
   }
 
   /** RELEASE or domain death: drop its connections, its nodes and every trace of its id. */
   releaseDomain(domid: number): void {
+    this.rings.get(domid)?.detach();
+    this.rings.delete(domid);
     for (const c of [...this.conns]) {
       if (c.caller.domid === domid && !c.caller.privileged) this.disconnect(c, `domain ${domid} released`);
       else if (c.caller.target === domid) c.caller = { ...c.caller, target: undefined };

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "xsshm",
+      "sources": ["xsshm.cc"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-cast-function-type"]
+    }
+  ]
+}

@@ -1,0 +1,130 @@
+/**
+ * The simulated Xen, the daemon's side: a DomainBackend whose ring pages are
+ * shared-memory files and whose event channels are a Unix socket. INTRODUCE's
+ * gfn names the page file the toolstack created; the port must be the one the
+ * guest binds. Nothing here knows the XenStore protocol.
+ */
+import { mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { DomainBackend, DomainEvents, DomainLink } from '../server/backend.js';
+import { PAGE_SIZE } from '../ring/layout.js';
+import { NOTIFY, parseCommand } from './evtchn.js';
+import { evtchnPath, pagePath } from './layout.js';
+import { mapShared } from './shm.js';
+
+const MAX_LINE = 64;
+
+interface Binding {
+  readonly domid: number;
+  readonly port: number;
+  socket: Socket | undefined;
+  /** A notification sent before the guest bound its end. */
+  pending: boolean;
+}
+
+export class SimXen implements DomainBackend {
+  private server: Server | undefined;
+  private events: DomainEvents | undefined;
+  private readonly bindings = new Map<number, Binding>();
+  private readonly sockets = new Set<Socket>();
+
+  constructor(readonly dir: string) {}
+
+  async start(events: DomainEvents): Promise<void> {
+    this.events = events;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const path = evtchnPath(this.dir);
+    try {
+      if (statSync(path).isSocket()) unlinkSync(path);
+    } catch {
+      // not there
+    }
+    const server = createServer((s) => this.accept(s));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  attach(domid: number, gfn: bigint, port: number): DomainLink {
+    if (gfn < 0n) throw new Error(`gfn ${gfn} is negative`);
+    const page = mapShared(pagePath(this.dir, gfn), PAGE_SIZE, false);
+    const binding: Binding = { domid, port, socket: undefined, pending: false };
+    this.bindings.set(domid, binding);
+    return {
+      page,
+      notify: () => {
+        if (binding.socket === undefined || binding.socket.destroyed) binding.pending = true;
+        else binding.socket.write(NOTIFY);
+      },
+      detach: () => {
+        if (this.bindings.get(domid) === binding) this.bindings.delete(domid);
+        binding.socket?.destroy();
+        binding.socket = undefined;
+      },
+    };
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let line = '';
+    let bound: Binding | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      if (bound !== undefined) {
+        if (this.bindings.get(bound.domid) === bound) this.events?.onNotify(bound.domid);
+        return;
+      }
+      line += chunk.toString('latin1');
+      for (;;) {
+        const nl = line.indexOf('\n');
+        if (nl < 0) {
+          if (line.length > MAX_LINE) socket.destroy();
+          return;
+        }
+        const cmd = parseCommand(line.slice(0, nl));
+        const rest = line.slice(nl + 1);
+        line = rest;
+        if (cmd === undefined) return void socket.destroy();
+        if (cmd.kind === 'dying') {
+          this.events?.onDomainDeath(cmd.domid);
+          continue;
+        }
+        const b = this.bindings.get(cmd.domid);
+        if (b === undefined || b.port !== cmd.port) {
+          socket.end('ENOENT\n');
+          return;
+        }
+        b.socket?.destroy();
+        b.socket = socket;
+        bound = b;
+        socket.write('OK\n');
+        if (b.pending) {
+          b.pending = false;
+          socket.write(NOTIFY);
+        }
+        // Whatever the guest did before binding, look at its ring now.
+        this.events?.onNotify(b.domid);
+        return;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    this.bindings.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      unlinkSync(evtchnPath(this.dir));
+    } catch {
+      // gone
+    }
+  }
+}
