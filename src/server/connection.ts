@@ -13,10 +13,12 @@ import type { Watch, WatchOwner } from '../watch/watch-index.js';
 
 /** What a transport offers the daemon. */
 export interface Sink {
-  /** Hands bytes to the transport. */
-  write(buf: Buffer): void;
+  /** Hands bytes (`frames` whole frames) to the transport. */
+  write(buf: Buffer, frames: number): void;
   /** Bytes handed over but not yet delivered to the peer. */
   readonly backlog: number;
+  /** Frames handed over and not yet wholly delivered to the peer. */
+  readonly backlogFrames: number;
   /** Stop / restart delivering received bytes. */
   pause(): void;
   resume(): void;
@@ -84,11 +86,17 @@ export class Connection implements WatchOwner {
     }
   }
 
+  /** Replies and events not yet delivered (for the outstanding quota). */
+  get queuedFrames(): number {
+    return this.out.frames + this.sink.backlogFrames;
+  }
+
   /** Sends what is batched; returns the bytes written. */
   flush(): number {
     if (this.closed || this.out.bytes === 0) return 0;
+    const frames = this.out.frames;
     const buf = this.out.take();
-    this.sink.write(buf);
+    this.sink.write(buf, frames);
     return buf.length;
   }
 }

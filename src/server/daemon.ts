@@ -117,6 +117,7 @@ export class Daemon {
   writable(conn: Connection): void {
     if (conn.closed || !conn.throttled) return;
     if (conn.queuedBytes > this.settings['connection-soft-bytes'] / 2) return;
+    if (!conn.caller.privileged && conn.queuedFrames >= this.quota(conn.caller.domid, 'outstanding')) return;
     conn.throttled = false;
     conn.sink.resume();
     this.drain(conn);
@@ -152,7 +153,7 @@ export class Daemon {
       }
       if (frame === undefined) return;
       this.process(conn, frame);
-      if (conn.queuedBytes > soft) {
+      if (conn.queuedBytes > soft || (!conn.caller.privileged && conn.queuedFrames >= this.quota(conn.caller.domid, 'outstanding'))) {
         conn.throttled = true;
         conn.sink.pause();
       }

@@ -18,8 +18,10 @@ export class RingConnection implements Sink {
   private readonly words: Int32Array;
   private readonly req: Ring;
   private readonly rsp: Ring;
-  private readonly queue: Buffer[] = [];
+  /** Output not yet in the ring, oldest first, with the frames each buffer holds. */
+  private readonly queue: Array<{ buf: Buffer; frames: number }> = [];
   private queued = 0;
+  private queuedFrames = 0;
   private paused = false;
   private conn: Connection | undefined;
   private detached = false;
@@ -44,10 +46,15 @@ export class RingConnection implements Sink {
     return this.queued;
   }
 
-  write(buf: Buffer): void {
+  get backlogFrames(): number {
+    return this.queuedFrames;
+  }
+
+  write(buf: Buffer, frames: number): void {
     if (this.detached) return;
-    this.queue.push(buf);
+    this.queue.push({ buf, frames });
     this.queued += buf.length;
+    this.queuedFrames += frames;
     this.pump();
   }
 
@@ -106,12 +113,16 @@ export class RingConnection implements Sink {
     let wrote = false;
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
-      const n = this.rsp.write(head);
+      const n = this.rsp.write(head.buf);
       if (n === 0) break;
       wrote = true;
       this.queued -= n;
-      if (n === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(n);
+      if (n === head.buf.length) {
+        this.queue.shift();
+        this.queuedFrames -= head.frames;
+      } else {
+        head.buf = head.buf.subarray(n);
+      }
     }
     if (wrote) {
       this.link.notify();
@@ -147,5 +158,6 @@ export class RingConnection implements Sink {
   private dropQueue(): void {
     this.queue.length = 0;
     this.queued = 0;
+    this.queuedFrames = 0;
   }
 }

@@ -19,6 +19,8 @@ class SocketSink implements Sink {
   get backlog(): number {
     return this.socket.writableLength;
   }
+  /** Socket peers are dom0, exempt from the outstanding quota: not tracked. */
+  readonly backlogFrames = 0;
   pause(): void {
     this.socket.pause();
   }
