@@ -193,7 +193,8 @@ export function setPerms(ctx: OpContext, p: NodePath, perms: Perms): void {
     if (limits !== undefined && ownerOf(perms) !== ownerOf(node.perms)) {
       if (state.usage(ownerOf(perms)) + 1 > limits.nodes) throw new XsError('ENOSPC');
     }
-    state.account(node, neu);
+    // The root belongs to nobody's quota: only other nodes are counted.
+    if (p.comps.length > 0) state.account(node, neu);
     state.root = modify(state.root, p.comps, depth, () => neu);
   }
   state.changed({ path: p, perms: neu.perms, removed: false });
