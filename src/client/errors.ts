@@ -13,6 +13,8 @@ export class XenStoreError extends Error {
   readonly op: string;
   /** The path it was about, if any. */
   readonly path: string | undefined;
+  /** Extra explanation, if any. */
+  readonly detail: string | undefined;
 
   constructor(code: XenStoreErrorCode, op: string, path?: string, detail?: string) {
     super(`${op}${path === undefined ? '' : ` ${path}`}: ${code}${detail === undefined ? '' : ` (${detail})`}`);
@@ -20,5 +22,6 @@ export class XenStoreError extends Error {
     this.code = code;
     this.op = op;
     this.path = path;
+    this.detail = detail;
   }
 }
