@@ -168,6 +168,10 @@ export class Daemon {
       if (c.queuedBytes > hard) {
         this.stats.droppedConnections++;
         this.disconnect(c, `dropped: ${c.queuedBytes} bytes of output not read by the peer`);
+      } else if (c.throttled) {
+        // The transport may have taken everything at once and will then never
+        // say 'drain': look again on the next turn.
+        setImmediate(() => this.writable(c));
       }
     }
     this.dirty.clear();

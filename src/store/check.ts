@@ -23,11 +23,11 @@ export function checkTree(root: Node): TreeReport {
   while (stack.length > 0) {
     const [n, path] = stack.pop()!;
     nodes++;
-    if (path !== '') {
+    if (n.perms.length === 0) problems.push(`${path || '/'}: no permissions`);
+    else if (path !== '') {
       const o = ownerOf(n.perms);
       counts.set(o, (counts.get(o) ?? 0) + 1);
     }
-    if (n.perms.length === 0) problems.push(`${path || '/'}: no permissions`);
     let prev: string | undefined;
     for (const c of childNodes(n.children)) {
       if (!NAME.test(c.name)) problems.push(`${path}/${c.name}: bad name`);

@@ -1,6 +1,7 @@
 /**
  * A node's children: a persistent map from name to child node, iterated in
- * name order. Small lists (most nodes) are frozen sorted arrays searched by
+ * name order. Small lists (most nodes) are sorted arrays, never mutated once
+ * built (not frozen: that would cost every update), searched by
  * bisection; past SMALL_MAX entries a persistent B+ tree (sorted-btree, whose
  * with/without share unchanged blocks) keeps updates O(log n) so that a
  * directory such as /local/domain with thousands of guests stays cheap.
@@ -73,6 +74,7 @@ export function childSet(c: Children, child: Node): Children {
     big.set(child.name, child);
     return big;
   }
+  if (c.get(child.name) === child) return c;
   return c.with(child.name, child, true);
 }
 

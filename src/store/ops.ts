@@ -115,11 +115,13 @@ function checkCreate(ctx: OpContext, p: NodePath, owner: number, count: number):
 /** Creates the missing nodes of `p` below the existing `parent` at `depth`; the leaf gets `value`. */
 function create(ctx: OpContext, p: NodePath, parent: Node, depth: number, value: Buffer): void {
   const { state, caller } = ctx;
+  // Touch first: even a refusal depends on what the transaction saw here (the
+  // parent's perms are covered by the merge's ancestor check).
+  state.touch(p.comps, depth + 1);
   if (!canWrite(parent.perms, caller)) throw new XsError('EACCES');
   const perms = inheritPerms(parent.perms, caller);
   const count = p.comps.length - depth;
   checkCreate(ctx, p, ownerOf(perms), count);
-  state.touch(p.comps, depth + 1);
   const gen = state.nextGen();
   let top = makeNode(p.comps[p.comps.length - 1]!, value, perms, gen);
   state.account(undefined, top);
@@ -136,8 +138,8 @@ export function write(ctx: OpContext, p: NodePath, value: Buffer): void {
   if (limits !== undefined && value.length > limits.nodeSize) throw new XsError('E2BIG', 'value larger than the node-size quota');
   const { node, depth } = deepest(state.root, p.comps);
   if (depth < p.comps.length) return create(ctx, p, node, depth, value);
-  if (!canWrite(node.perms, caller)) throw new XsError('EACCES');
   state.touch(p.comps, depth);
+  if (!canWrite(node.perms, caller)) throw new XsError('EACCES');
   const neu = withValue(node, value, state.nextGen());
   if (neu !== node) {
     state.account(node, neu);
@@ -170,8 +172,9 @@ export function rm(ctx: OpContext, p: NodePath): void {
   state.touch(p.comps, p.comps.length);
   if (depth < p.comps.length - 1) throw missing(ctx, node);
   if (depth === p.comps.length - 1) {
-    // Absent, parent present: nothing to do, but only tell those who may look.
-    if (!canRead(node.perms, caller) && !canWrite(node.perms, caller)) throw new XsError('EACCES');
+    // Absent, parent present: nothing to do; as for any missing node, a caller
+    // who cannot read the parent is told EACCES rather than learning anything.
+    if (!canRead(node.perms, caller)) throw new XsError('EACCES');
     return;
   }
   if (!canWrite(node.perms, caller)) throw new XsError('EACCES');
