@@ -253,6 +253,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (e.g. `| head`) is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  stderr(`stdout: ${e.message}`);
+  process.exit(1);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -4,7 +4,9 @@
  * it has them (-E, -S, -W, -t, -A, -M, -Q name=value, -F, -K, -N, -V); every
  * limit in server/config.ts is settable with -Q.
  */
-import { writeFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { restoreState } from '../state/snapshot.js';
+import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
 import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
@@ -24,6 +26,7 @@ const options: Record<string, Opt> = {
   quota: { type: 'string', short: 'Q', multiple: true },
   'txn-conflict': { type: 'string' },
   'sim-dir': { type: 'string' },
+  restore: { type: 'string' },
   'no-sim': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
@@ -51,6 +54,8 @@ function usage(): string {
     `      --sim-dir DIR          the simulated Xen's directory: guest ring pages and event`,
     `                             channels (default ${DEFAULT_SIM_DIR})`,
     '      --no-sim               no simulated Xen: INTRODUCE only records domains',
+    '      --restore FILE         start from a state stream written by CONTROL dump',
+    '                             (docs/designs/xenstore-migration.md format, version 2)',
     '      --log-level LEVEL      error, warn, info (default) or debug',
     '      --log-file FILE        log to FILE instead of stderr',
     '  -V, --verbose              same as --log-level debug',
@@ -106,19 +111,30 @@ async function main(): Promise<void> {
   const daemon = new Daemon({ settings, conflict, keepOrphans: v['keep-orphans'] === true, logger });
   const path = (v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET;
   const transport = new UnixTransport(daemon, path);
-  try {
-    await transport.listen();
-  } catch (e) {
-    fail(`cannot listen on ${path}: ${(e as Error).message}`);
-  }
+  // Order matters: rings and restored state are in place before anyone can connect.
   const simDir = (v['sim-dir'] as string | undefined) ?? DEFAULT_SIM_DIR;
   if (v['no-sim'] !== true) {
     try {
       await daemon.attachBackend(new SimXen(simDir));
     } catch (e) {
-      await transport.close();
       fail(`cannot start the simulated Xen in ${simDir}: ${(e as Error).message}`);
     }
+  }
+  const restoreFile = v.restore as string | undefined;
+  if (restoreFile !== undefined) {
+    try {
+      daemon.restore(restoreState(decodeStream(readFileSync(restoreFile)).records));
+    } catch (e) {
+      await daemon.closeBackend();
+      fail(`cannot restore from ${restoreFile}: ${(e as Error).message}`);
+    }
+    logger.info(`restored the state from ${restoreFile}`);
+  }
+  try {
+    await transport.listen();
+  } catch (e) {
+    await daemon.closeBackend();
+    fail(`cannot listen on ${path}: ${(e as Error).message}`);
   }
   const pidFile = v['pid-file'] as string | undefined;
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);

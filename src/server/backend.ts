@@ -26,6 +26,11 @@ export interface DomainBackend {
   start(events: DomainEvents): Promise<void>;
   /** Maps the page `gfn` of `domid` and binds `port`; throws if either is impossible. */
   attach(domid: number, gfn: bigint, port: number): DomainLink;
+  /**
+   * Where an already running domain's ring is (its gfn and port), for
+   * re-attaching after a restore; undefined if the backend cannot tell.
+   */
+  locate?(domid: number): { gfn: bigint; port: number } | undefined;
   /** Releases everything the backend holds. */
   close(): Promise<void>;
 }

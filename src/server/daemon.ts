@@ -21,7 +21,9 @@ import { Store } from '../store/store.js';
 import { commit, type ConflictMode } from '../txn/merge.js';
 import { Transaction } from '../txn/transaction.js';
 import { WatchIndex } from '../watch/watch-index.js';
-import { defaultSettings, type QuotaName, type Settings } from './config.js';
+import { defaultSettings, isQuotaName, type QuotaName, type Settings } from './config.js';
+import { dumpState, type RestoredState } from '../state/snapshot.js';
+import { DOMID_INVALID, encodeStream } from '../state/stream.js';
 import type { DomainBackend } from './backend.js';
 import { Connection, type ConnWatch, type Sink } from './connection.js';
 import { lookupOp } from './dispatch.js';
@@ -89,6 +91,7 @@ export class Daemon {
     });
   }
 
+  /** Stops talking to guests without touching their rings (shutdown, not death). */
   async closeBackend(): Promise<void> {
     for (const r of this.rings.values()) r.detach();
     this.rings.clear();
@@ -367,6 +370,46 @@ export class Daemon {
     for (const c of this.conns) {
       if (c.caller.domid === domid && !c.caller.privileged) c.caller = { ...c.caller, target };
     }
+  }
+
+  // ---- state stream ----------------------------------------------------------
+
+  /** The whole state as a migration stream (no file descriptors: a cold dump). */
+  dumpStream(): Buffer {
+    return encodeStream(
+      dumpState(
+        { root: this.store.root, settings: this.settings, domains: this.domains, conns: this.conns },
+        { ringPort: (domid) => this.domains.get(domid)?.port },
+      ),
+    );
+  }
+
+  /**
+   * Starts from a restored state (before serving anyone): the store, quotas,
+   * domain features and quota overrides; domains that had a ring connection are
+   * re-attached if the backend can locate their ring. Socket connections, their
+   * watches and transactions cannot survive a cold restart and are dropped.
+   */
+  restore(s: RestoredState): void {
+    if (this.conns.size > 0) throw new Error('restore: the daemon already has connections');
+    this.store.reset(s.root, s.counts);
+    Object.assign(this.settings, s.settings);
+    for (const d of s.domains) {
+      const dom = this.domains.ensure(d.domid);
+      dom.features = d.features;
+      for (const [name, v] of d.quotas) if (isQuotaName(name)) dom.quotas.set(name, v);
+    }
+    for (const c of s.connections) {
+      if (c.spec.kind !== 'ring') continue;
+      const where = this.backend?.locate?.(c.spec.domid);
+      if (where === undefined) {
+        this.logger.warn(`restore: cannot locate the ring of domain ${c.spec.domid}; it must be introduced again`);
+        continue;
+      }
+      this.introduceDomain(c.spec.domid, where.gfn, where.port);
+      if (c.spec.tdomid !== DOMID_INVALID) this.setTarget(c.spec.domid, c.spec.tdomid);
+    }
+    this.store.takeChanges();
   }
 
   // ---- introspection -------------------------------------------------------

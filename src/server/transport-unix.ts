@@ -6,7 +6,7 @@
 import { mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { Sink } from './connection.js';
+import type { Connection, Sink } from './connection.js';
 import type { Daemon } from './daemon.js';
 
 export const DEFAULT_SOCKET = '/var/run/xenstored/socket';
@@ -47,6 +47,7 @@ function clearStale(path: string): void {
 
 export class UnixTransport {
   private server: Server | undefined;
+  private readonly accepted = new Set<Connection>();
 
   constructor(
     private readonly daemon: Daemon,
@@ -72,16 +73,23 @@ export class UnixTransport {
   private accept(socket: Socket): void {
     const d = this.daemon;
     const conn = d.connect(0, true, new SocketSink(socket));
+    this.accepted.add(conn);
     socket.on('data', (chunk: Buffer) => d.receive(conn, chunk));
     socket.on('drain', () => d.writable(conn));
     socket.on('error', (e) => d.logger.debug(`${conn.label}: ${e.message}`));
-    socket.on('close', () => d.disconnect(conn));
+    socket.on('close', () => {
+      this.accepted.delete(conn);
+      d.disconnect(conn);
+    });
   }
 
   close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    for (const c of [...this.daemon.conns]) this.daemon.disconnect(c);
+    // Only this transport's connections: guests' rings stay as they are, so
+    // that a restarted daemon can pick them up again.
+    for (const c of [...this.accepted]) this.daemon.disconnect(c);
+    this.accepted.clear();
     try {
       unlinkSync(this.path);
     } catch {

@@ -4,12 +4,12 @@
  * gfn names the page file the toolstack created; the port must be the one the
  * guest binds. Nothing here knows the XenStore protocol.
  */
-import { mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { DomainBackend, DomainEvents, DomainLink } from '../server/backend.js';
 import { PAGE_SIZE } from '../ring/layout.js';
 import { NOTIFY, parseCommand } from './evtchn.js';
-import { evtchnPath, pagePath } from './layout.js';
+import { descriptorPath, evtchnPath, pagePath, type GuestDescriptor } from './layout.js';
 import { mapShared } from './shm.js';
 
 const MAX_LINE = 64;
@@ -67,6 +67,15 @@ export class SimXen implements DomainBackend {
         binding.socket = undefined;
       },
     };
+  }
+
+  locate(domid: number): { gfn: bigint; port: number } | undefined {
+    try {
+      const d = JSON.parse(readFileSync(descriptorPath(this.dir, domid), 'utf8')) as GuestDescriptor;
+      return { gfn: BigInt(d.gfn), port: d.port };
+    } catch {
+      return undefined;
+    }
   }
 
   private accept(socket: Socket): void {

@@ -46,6 +46,14 @@ export class Store implements TreeState {
     else this.counts.set(domid, n);
   }
 
+  /** Replaces the whole state (restore, recovery): the root and its per-owner counts. */
+  reset(root: Node, counts: ReadonlyMap<number, number>): void {
+    this.root = root;
+    this.counts.clear();
+    for (const [d, n] of counts) this.counts.set(d, n);
+    this.pending = [];
+  }
+
   nextGen(): number {
     return ++this.gen;
   }

@@ -65,6 +65,18 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'quota-soft': { usage: '', run: () => 'no soft quotas\n' },
+  dump: {
+    usage: '<file>',
+    run: (d, a) => {
+      if (a[0] === undefined || a[0] === '') throw new XsError('EINVAL', 'dump needs a file name');
+      try {
+        writeFileSync(a[0], d.dumpStream());
+      } catch (e) {
+        throw new XsError('EIO', String(e));
+      }
+      return 'OK';
+    },
+  },
   print: {
     usage: '<string>',
     run: (d, a) => {

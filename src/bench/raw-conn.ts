@@ -1,0 +1,107 @@
+/**
+ * A raw XenStore connection for the load generator: requests are appended to
+ * a FrameBatch and leave in one write per flush(); replies are decoded with
+ * the protocol's FrameDecoder and handed to one callback as (type, reqId,
+ * txId, payload) with no promise or closure per request. Works over any
+ * ByteChannel: the Unix socket (dom0) or a guest's ring.
+ */
+import { openSocket, type ByteChannel } from '../client/channel.js';
+import { FrameDecoder } from '../protocol/decoder.js';
+import { FrameBatch } from '../protocol/encoder.js';
+import { Op } from '../protocol/op.js';
+
+export type FrameHandler = (type: number, reqId: number, txId: number, payload: Buffer) => void;
+
+const U32 = 0x1_0000_0000;
+
+export class RawConn {
+  private readonly decoder = new FrameDecoder();
+  private readonly batch = new FrameBatch(4096);
+  private nextReqId = 1;
+  private handler: FrameHandler = () => undefined;
+  closed = false;
+  closeError: Error | undefined;
+
+  constructor(readonly channel: ByteChannel) {
+    channel.start(
+      (chunk) => this.onData(chunk),
+      (err) => {
+        this.closed = true;
+        this.closeError = err;
+      },
+    );
+  }
+
+  static async socket(path: string): Promise<RawConn> {
+    return new RawConn(await openSocket(path));
+  }
+
+  /** Every reply and watch event goes to `h` (replaces the previous handler). */
+  onFrame(h: FrameHandler): void {
+    this.handler = h;
+  }
+
+  /** Queues a request; returns its req_id. Nothing is sent before flush(). */
+  send(type: number, txId: number, payload: Uint8Array): number {
+    const id = this.nextReqId;
+    this.nextReqId = id + 1 >= U32 ? 1 : id + 1;
+    this.batch.add(type, id, txId, payload);
+    return id;
+  }
+
+  /** Sends every queued request in one write. */
+  flush(): void {
+    if (this.batch.bytes === 0 || this.closed) return;
+    this.channel.write(this.batch.take());
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.close();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.decoder.feed(chunk);
+    for (let f = this.decoder.next(); f !== undefined; f = this.decoder.next()) {
+      this.handler(f.type, f.reqId, f.txId, f.payload);
+    }
+  }
+}
+
+/** A request/reply pair for setup and teardown, outside the hot loop. */
+export function call(conn: RawConn, type: number, txId: number, payload: Uint8Array): Promise<{ type: number; payload: Buffer }> {
+  return new Promise((resolve, reject) => {
+    if (conn.closed) return reject(new Error('connection closed'));
+    const prev = conn;
+    const id = prev.send(type, txId, payload);
+    prev.onFrame((t, reqId, _tx, p) => {
+      if (reqId === id && t !== Op.WATCH_EVENT) resolve({ type: t, payload: Buffer.from(p) });
+    });
+    prev.flush();
+  });
+}
+
+/** The payload of a request whose arguments are NUL-terminated strings, then optional raw bytes. */
+export function payload(args: readonly string[], raw?: string): Buffer {
+  let s = '';
+  for (const a of args) s += a + '\0';
+  if (raw !== undefined) s += raw;
+  return Buffer.from(s, 'latin1');
+}
+
+/** True if the reply payload is exactly "OK\0". */
+export function isOk(p: Buffer): boolean {
+  return p.length === 3 && p[0] === 0x4f && p[1] === 0x4b && p[2] === 0;
+}
+
+/** The errno name of an ERROR payload ("EAGAIN\0" -> "EAGAIN"). */
+export function errnoOf(p: Buffer): string {
+  const end = p.indexOf(0);
+  return p.toString('latin1', 0, end < 0 ? p.length : end);
+}
+
+/** True if an ERROR payload is EAGAIN, without making a string. */
+export function isEagain(p: Buffer): boolean {
+  return p.length >= 6 && p[0] === 0x45 && p[1] === 0x41 && p[2] === 0x47 && p[3] === 0x41 && p[4] === 0x49 && p[5] === 0x4e;
+}

@@ -1,0 +1,148 @@
+/**
+ * The daemon's state as state-stream records, and back: nodes, quotas,
+ * domains, and (for live update) connections with their watches and open
+ * transactions. A cold dump carries no file descriptors (-1).
+ */
+import { childNodes } from '../store/children.js';
+import { checkTree } from '../store/check.js';
+import { diffTrees } from '../store/diff.js';
+import { EMPTY_VALUE, makeNode, type Node } from '../store/node.js';
+import type { Perm, Perms } from '../store/perms.js';
+import { putChild } from '../store/tree.js';
+import { childGet } from '../store/children.js';
+import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
+import type { Connection } from '../server/connection.js';
+import type { Domains } from '../server/domains.js';
+import { ACCESS_READ, ACCESS_WRITE, DOMID_INVALID, StreamError, type Record } from './stream.js';
+
+export interface StateSource {
+  readonly root: Node;
+  readonly settings: Settings;
+  readonly domains: Domains;
+  readonly conns: Iterable<Connection>;
+}
+
+export interface DumpOptions {
+  /** Socket file descriptor of each connection (live update), else -1. */
+  readonly socketFd?: (c: Connection) => number;
+  readonly rwSocketFd?: number;
+  readonly evtchnFd?: number;
+  /** Ring connection's event channel, by domid. */
+  readonly ringPort?: (domid: number) => number | undefined;
+}
+
+const join = (base: string, name: string): string => (base === '/' ? `/${name}` : `${base}/${name}`);
+
+function* nodeRecords(root: Node): Generator<Record> {
+  const stack: Array<[Node, string]> = [[root, '/']];
+  while (stack.length > 0) {
+    const [n, p] = stack.pop()!;
+    yield { type: 'node', connId: 0, txId: 0, path: p, value: n.value, access: 0, perms: n.perms };
+    const kids = [...childNodes(n.children)];
+    for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i]!, join(p, kids[i]!.name)]);
+  }
+}
+
+export function* dumpState(s: StateSource, opts: DumpOptions = {}): Generator<Record> {
+  yield { type: 'global', rwSocketFd: opts.rwSocketFd ?? -1, evtchnFd: opts.evtchnFd ?? -1 };
+  yield {
+    type: 'global-quota',
+    perDomain: SETTINGS.filter((x) => x.quota).map((x): [string, number] => [x.name, s.settings[x.name]]),
+    global: SETTINGS.filter((x) => !x.quota).map((x): [string, number] => [x.name, s.settings[x.name]]),
+  };
+  for (const d of s.domains.all()) {
+    yield { type: 'domain', domid: d.domid, features: d.features, quotas: [...d.quotas.entries()] };
+  }
+  for (const c of s.conns) {
+    const ring = !c.caller.privileged;
+    yield {
+      type: 'connection',
+      connId: c.id,
+      flags: 0,
+      spec: ring
+        ? { kind: 'ring', domid: c.caller.domid, tdomid: c.caller.target ?? DOMID_INVALID, evtchn: opts.ringPort?.(c.caller.domid) ?? 0 }
+        : { kind: 'socket', fd: opts.socketFd?.(c) ?? -1 },
+      inData: Buffer.alloc(0),
+      outRespLen: 0,
+      outData: Buffer.alloc(0),
+    };
+    for (const w of c.watches.values()) yield { type: 'watch', connId: c.id, path: w.path, token: w.token, depth: w.depth };
+    for (const t of c.transactions.values()) {
+      yield { type: 'transaction', connId: c.id, txId: t.id };
+      for (const ch of diffTrees(t.base, t.root)) {
+        if (ch.kind === 'set') yield { type: 'node', connId: c.id, txId: t.id, path: ch.path, value: ch.value, access: ACCESS_WRITE | ACCESS_READ, perms: ch.perms };
+        else yield { type: 'node', connId: c.id, txId: t.id, path: ch.path, value: Buffer.alloc(0), access: 0, perms: [] };
+      }
+    }
+  }
+  yield* nodeRecords(s.root);
+}
+
+export interface RestoredState {
+  readonly root: Node;
+  readonly counts: Map<number, number>;
+  readonly settings: Partial<Settings>;
+  readonly domains: ReadonlyArray<Extract<Record, { type: 'domain' }>>;
+  readonly connections: ReadonlyArray<Extract<Record, { type: 'connection' }>>;
+  readonly watches: ReadonlyArray<Extract<Record, { type: 'watch' }>>;
+  readonly transactions: ReadonlyArray<Extract<Record, { type: 'transaction' }>>;
+}
+
+const comps = (p: string): string[] => (p === '/' ? [] : p.slice(1).split('/'));
+
+/** Rebuilds the committed tree and the rest from records; refuses inconsistent input. */
+export function restoreState(records: readonly Record[]): RestoredState {
+  let root: Node | undefined;
+  const settings: Partial<Settings> = {};
+  const domains: Array<Extract<Record, { type: 'domain' }>> = [];
+  const connections: Array<Extract<Record, { type: 'connection' }>> = [];
+  const watches: Array<Extract<Record, { type: 'watch' }>> = [];
+  const transactions: Array<Extract<Record, { type: 'transaction' }>> = [];
+  const connIds = new Set<number>();
+  let index = 0;
+  for (const r of records) {
+    index++;
+    switch (r.type) {
+      case 'global-quota':
+        for (const [name, v] of [...r.perDomain, ...r.global]) if (isSettingName(name)) settings[name] = v;
+        break;
+      case 'domain':
+        domains.push(r);
+        break;
+      case 'connection':
+        connIds.add(r.connId);
+        connections.push(r);
+        break;
+      case 'watch':
+        if (!connIds.has(r.connId)) throw new StreamError(0, `record ${index}: watch for unknown connection ${r.connId}`);
+        watches.push(r);
+        break;
+      case 'transaction':
+        if (!connIds.has(r.connId)) throw new StreamError(0, `record ${index}: transaction for unknown connection ${r.connId}`);
+        transactions.push(r);
+        break;
+      case 'node': {
+        if (r.connId !== 0) break; // pending transaction data: such transactions are restored doomed
+        const perms = r.perms as readonly Perm[] as Perms;
+        const cs = comps(r.path);
+        if (cs.length === 0) {
+          root = makeNode('', r.value, perms, 0, root?.children);
+          break;
+        }
+        if (root === undefined) throw new StreamError(0, `record ${index}: node ${r.path} before the root`);
+        let parent: Node | undefined = root;
+        for (let i = 0; i < cs.length - 1 && parent !== undefined; i++) parent = childGet(parent.children, cs[i]!);
+        if (parent === undefined) throw new StreamError(0, `record ${index}: node ${r.path} before its parent`);
+        if (childGet(parent.children, cs[cs.length - 1]!) !== undefined) throw new StreamError(0, `record ${index}: node ${r.path} twice`);
+        root = putChild(root, cs, cs.length, makeNode(cs[cs.length - 1]!, r.value.length === 0 ? EMPTY_VALUE : r.value, perms, 0), 0);
+        break;
+      }
+      case 'global':
+        break;
+    }
+  }
+  if (root === undefined) throw new StreamError(0, 'no root node in the stream');
+  const report = checkTree(root);
+  if (report.problems.length > 0) throw new StreamError(0, `inconsistent tree: ${report.problems.slice(0, 3).join('; ')}`);
+  return { root, counts: report.counts, settings, domains, connections, watches, transactions };
+}
