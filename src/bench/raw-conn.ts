@@ -19,6 +19,8 @@ export class RawConn {
   private readonly batch = new FrameBatch(4096);
   private nextReqId = 1;
   private handler: FrameHandler = () => undefined;
+  private afterChunk: () => void = () => undefined;
+  private closeHook: (err?: Error) => void = () => undefined;
   closed = false;
   closeError: Error | undefined;
 
@@ -28,6 +30,7 @@ export class RawConn {
       (err) => {
         this.closed = true;
         this.closeError = err;
+        this.closeHook(err);
       },
     );
   }
@@ -39,6 +42,16 @@ export class RawConn {
   /** Every reply and watch event goes to `h` (replaces the previous handler). */
   onFrame(h: FrameHandler): void {
     this.handler = h;
+  }
+
+  /** `f` runs after the frames of each received chunk were handled: refill and flush there, once per chunk. */
+  onChunkDone(f: () => void): void {
+    this.afterChunk = f;
+  }
+
+  /** `f` runs once when the daemon closes the connection (replaces the previous hook). */
+  onClose(f: (err?: Error) => void): void {
+    this.closeHook = f;
   }
 
   /** Queues a request; returns its req_id. Nothing is sent before flush(). */
@@ -66,6 +79,7 @@ export class RawConn {
     for (let f = this.decoder.next(); f !== undefined; f = this.decoder.next()) {
       this.handler(f.type, f.reqId, f.txId, f.payload);
     }
+    this.afterChunk();
   }
 }
 
@@ -73,12 +87,13 @@ export class RawConn {
 export function call(conn: RawConn, type: number, txId: number, payload: Uint8Array): Promise<{ type: number; payload: Buffer }> {
   return new Promise((resolve, reject) => {
     if (conn.closed) return reject(new Error('connection closed'));
-    const prev = conn;
-    const id = prev.send(type, txId, payload);
-    prev.onFrame((t, reqId, _tx, p) => {
+    const id = conn.send(type, txId, payload);
+    conn.onChunkDone(() => undefined);
+    conn.onClose((err) => reject(new Error(`the daemon closed the connection${err === undefined ? '' : `: ${err.message}`}`)));
+    conn.onFrame((t, reqId, _tx, p) => {
       if (reqId === id && t !== Op.WATCH_EVENT) resolve({ type: t, payload: Buffer.from(p) });
     });
-    prev.flush();
+    conn.flush();
   });
 }
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { restoreState } from '../state/snapshot.js';
+import { DurableLog, type Recovered } from '../server/durable.js';
 import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
 import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
@@ -27,6 +28,7 @@ const options: Record<string, Opt> = {
   'txn-conflict': { type: 'string' },
   'sim-dir': { type: 'string' },
   restore: { type: 'string' },
+  durable: { type: 'string' },
   'no-sim': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
@@ -54,6 +56,9 @@ function usage(): string {
     `      --sim-dir DIR          the simulated Xen's directory: guest ring pages and event`,
     `                             channels (default ${DEFAULT_SIM_DIR})`,
     '      --no-sim               no simulated Xen: INTRODUCE only records domains',
+    '      --durable DIR          make every commit durable in DIR (log + snapshots, fsync',
+    '                             before the reply) and recover from it after a crash;',
+    '                             without it the store lives in memory only, as in Xen',
     '      --restore FILE         start from a state stream written by CONTROL dump',
     '                             (docs/designs/xenstore-migration.md format, version 2)',
     '      --log-level LEVEL      error, warn, info (default) or debug',
@@ -108,7 +113,22 @@ async function main(): Promise<void> {
   if (!['error', 'warn', 'info', 'debug'].includes(level)) fail('--log-level is error, warn, info or debug');
 
   const logger = new Logger(level, v['log-file'] as string | undefined);
-  const daemon = new Daemon({ settings, conflict, keepOrphans: v['keep-orphans'] === true, logger });
+  const durableDir = v.durable as string | undefined;
+  let durable: DurableLog | undefined;
+  let recovered: Recovered | undefined;
+  if (durableDir !== undefined) {
+    try {
+      durable = new DurableLog(durableDir, settings['durable-snapshot-bytes'] ?? SETTINGS.find((x) => x.name === 'durable-snapshot-bytes')!.def);
+      recovered = durable.recover();
+    } catch (e) {
+      fail(`cannot recover from ${durableDir}: ${(e as Error).message}`);
+    }
+  }
+  const daemon = new Daemon({ settings, conflict, keepOrphans: v['keep-orphans'] === true, logger, durable });
+  if (recovered !== undefined) {
+    daemon.store.reset(recovered.root, recovered.counts);
+    logger.info(`recovered the store from ${durableDir}: snapshot + ${recovered.entries} log entries${recovered.truncatedBytes > 0 ? `, cut a torn tail of ${recovered.truncatedBytes} bytes (never acknowledged)` : ''}`);
+  }
   const path = (v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET;
   const transport = new UnixTransport(daemon, path);
   // Order matters: rings and restored state are in place before anyone can connect.
@@ -130,6 +150,8 @@ async function main(): Promise<void> {
     }
     logger.info(`restored the state from ${restoreFile}`);
   }
+  // The durable directory always starts from a snapshot of what we now hold.
+  if (durable !== undefined && (recovered === undefined || restoreFile !== undefined)) durable.maybeSnapshot(daemon.store.root, true);
   try {
     await transport.listen();
   } catch (e) {

@@ -11,7 +11,9 @@ import { FrameTooLongError } from '../protocol/decoder.js';
 import { errorPayload, XsError } from '../protocol/errno.js';
 import { Op, opName } from '../protocol/op.js';
 import { checkTree, compareCounts } from '../store/check.js';
-import { emptyRoot } from '../store/node.js';
+import { emptyRoot, type Node } from '../store/node.js';
+import { diffTrees } from '../store/diff.js';
+import type { DurableLog } from './durable.js';
 import * as ops from '../store/ops.js';
 import { relativeTo, resolvePath } from '../store/path.js';
 import { canRead, DEFAULT_PERMS, type Caller, type Perms } from '../store/perms.js';
@@ -37,6 +39,8 @@ export interface DaemonOptions {
   readonly conflict?: ConflictMode;
   /** Keep the nodes of released domains (the C daemon's -K; a security risk). */
   readonly keepOrphans?: boolean;
+  /** Make every commit durable in this log before acknowledging it. */
+  readonly durable?: DurableLog;
   readonly logger?: Logger;
 }
 
@@ -65,6 +69,10 @@ export class Daemon {
   private readonly dirty = new Set<Connection>();
   private readonly afterReply: Array<() => void> = [];
   private nextConnId = 1;
+  private flushScheduled = false;
+  private readonly durable: DurableLog | undefined;
+  /** The root before the first unsynced commit of this turn (durable mode), to undo on a failed sync. */
+  private turnStart: Node | undefined;
   private backend: DomainBackend | undefined;
   private readonly rings = new Map<number, RingConnection>();
 
@@ -73,6 +81,7 @@ export class Daemon {
     this.conflict = opts.conflict ?? 'coalesce';
     this.keepOrphans = opts.keepOrphans ?? false;
     this.logger = opts.logger ?? new Logger();
+    this.durable = opts.durable;
     const ctx = this.systemContext(this.store);
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
@@ -86,7 +95,11 @@ export class Daemon {
     await backend.start({
       onNotify: (domid) => this.rings.get(domid)?.kick(),
       onDomainDeath: (domid) => {
-        if (this.domains.isIntroduced(domid)) this.releaseDomain(domid);
+        if (!this.domains.isIntroduced(domid)) return;
+        const before = this.store.root;
+        this.releaseDomain(domid);
+        if (this.store.root !== before) this.committed(before);
+        this.scheduleFlush();
       },
     });
   }
@@ -113,7 +126,7 @@ export class Daemon {
     if (conn.closed) return;
     conn.decoder.feed(chunk);
     this.drain(conn);
-    this.flush();
+    this.scheduleFlush();
   }
 
   /** The transport of `conn` delivered its backlog: read again if we stopped. */
@@ -124,7 +137,21 @@ export class Daemon {
     conn.throttled = false;
     conn.sink.resume();
     this.drain(conn);
-    this.flush();
+    this.scheduleFlush();
+  }
+
+  /**
+   * Output leaves once per event-loop turn: every connection that became
+   * readable in this turn has been processed by then, so one fsync (durable
+   * mode) and one write per connection cover them all.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   disconnect(conn: Connection, reason?: string): void {
@@ -165,6 +192,7 @@ export class Daemon {
 
   /** Sends every connection's batched output; drops those past the hard bound. */
   flush(): void {
+    if (!this.syncDurable()) return;
     const hard = this.settings['connection-hard-bytes'];
     for (const c of this.dirty) {
       c.flush();
@@ -180,11 +208,47 @@ export class Daemon {
     this.dirty.clear();
   }
 
+  /**
+   * Durable mode: makes this turn's commits durable before anything is sent.
+   * If the disk refuses, the turn is undone: the store goes back to where it
+   * was, and every connection that would have been told anything about it is
+   * closed unanswered, so no client ever sees a commit that is not on disk.
+   */
+  private syncDurable(): boolean {
+    const log = this.durable;
+    if (log === undefined || this.turnStart === undefined) return true;
+    const before = this.turnStart;
+    this.turnStart = undefined;
+    try {
+      log.sync();
+    } catch (e) {
+      this.logger.error(`durable log: ${(e as Error).message}; undoing this turn's commits`);
+      this.store.reset(before, checkTree(before).counts);
+      for (const c of [...this.dirty]) this.disconnect(c, 'the commit could not be made durable; nothing was acknowledged');
+      this.dirty.clear();
+      return false;
+    }
+    try {
+      log.maybeSnapshot(this.store.root);
+    } catch (e) {
+      this.logger.error(`durable snapshot: ${(e as Error).message} (the log keeps growing until one succeeds)`);
+    }
+    return true;
+  }
+
+  /** Called whenever the live root changed from `before`: durability and history. */
+  private committed(before: Node): void {
+    if (this.durable === undefined) return;
+    this.turnStart ??= before;
+    this.durable.append(diffTrees(before, this.store.root));
+  }
+
   // ---- requests ------------------------------------------------------------
 
   private process(conn: Connection, frame: Frame): void {
     this.stats.requests++;
     this.dirty.add(conn);
+    const before = this.store.root;
     const { type, reqId, txId } = frame;
     if (this.requestLog) this.logger.info(`${conn.label} ${opName(type)} tx=${txId} ${frame.payload.toString('latin1').replace(/\0/g, ' ').slice(0, 200)}`);
     const spec = lookupOp(type);
@@ -204,6 +268,7 @@ export class Daemon {
       conn.reply(Op.ERROR, reqId, txId, errorPayload(errno));
       if (txn !== undefined && spec?.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: Op.ERROR, reply: errorPayload(errno) });
     }
+    if (this.store.root !== before) this.committed(before);
     this.announce(this.store.takeChanges());
     for (const f of this.afterReply) f();
     this.afterReply.length = 0;

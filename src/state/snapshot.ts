@@ -33,7 +33,8 @@ export interface DumpOptions {
 
 const join = (base: string, name: string): string => (base === '/' ? `/${name}` : `${base}/${name}`);
 
-function* nodeRecords(root: Node): Generator<Record> {
+/** Every node of `root` as committed NODE_DATA records, parents first. */
+export function* nodeRecords(root: Node): Generator<Record> {
   const stack: Array<[Node, string]> = [[root, '/']];
   while (stack.length > 0) {
     const [n, p] = stack.pop()!;

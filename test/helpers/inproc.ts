@@ -145,6 +145,7 @@ export class Client {
   /** Sends one request; returns its req_id. Replies stay queued until `frames()`. */
   send(type: number, body: Uint8Array, txId = 0, reqId = this.nextReqId++): number {
     this.daemon.receive(this.conn, encodeFrame(type, reqId, txId, body));
+    this.daemon.flush(); // the daemon defers output to the end of the turn: take it now
     return reqId;
   }
 
