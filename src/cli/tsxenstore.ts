@@ -12,6 +12,7 @@ import { XenStoreError } from '../client/errors.js';
 import { DEFAULT_SIM_DIR } from '../sim/layout.js';
 import { control } from './control.js';
 import { atoi, strerror } from './escape.js';
+import * as history from './history.js';
 import * as tools from './xs-tools.js';
 
 const PROG = 'tsxenstore';
@@ -40,11 +41,12 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 
 const COMMANDS: Record<string, Command> = {
   read: {
-    usage: '[-h] [-p] [-s] [-R] key [...]',
-    help: 'Print the value of each key (escaped; -R raw, -p prefixed with "key: ").',
-    options: { prefix: { type: 'boolean', short: 'p' }, raw: { type: 'boolean', short: 'R' } },
+    usage: '[-h] [-p] [-s] [-R] [--at REV] key [...]',
+    help: 'Print the value of each key (escaped; -R raw, -p prefixed with "key: "); --at REV reads it as it was in revision REV of the history.',
+    options: { prefix: { type: 'boolean', short: 'p' }, raw: { type: 'boolean', short: 'R' }, at: { type: 'string' } },
     min: 1,
-    run: (xs, io, v, a) => tools.read(xs, io, a, v.prefix === true, v.raw === true),
+    run: (xs, io, v, a) =>
+      typeof v.at === 'string' ? history.readAt(xs, io, v.at, a, v.prefix === true, v.raw === true) : tools.read(xs, io, a, v.prefix === true, v.raw === true),
   },
   write: {
     usage: '[-h] [-s] [-R] key value [...]',
@@ -87,6 +89,33 @@ const COMMANDS: Record<string, Command> = {
     options: { upto: { type: 'boolean', short: 'u' }, recurse: { type: 'boolean', short: 'r' } },
     min: 1,
     run: (xs, io, v, a) => tools.chmod(xs, io, a[0]!, a.slice(1), v.recurse === true, v.upto === true),
+  },
+  log: {
+    usage: '[-h] [path]',
+    help: 'List the retained revisions that changed path (default /), newest first: revision, time, domain, connection, transaction and operation.',
+    options: {},
+    min: 0,
+    run: (xs, io, _v, a) => history.log(xs, io, a[0] ?? '/'),
+  },
+  diff: {
+    usage: '[-h] rev1 rev2 [path]',
+    help: 'Show what changed between two revisions (below path): "+ path = value (perms)" and "- path".',
+    options: {},
+    min: 2,
+    run: (xs, io, _v, a) => history.diff(xs, io, a[0]!, a[1]!, a[2] ?? '/'),
+  },
+  history: {
+    usage: '[-h] export --git DIR',
+    help: 'Export the retained history into a Git repository at DIR (one commit per revision; transactions that overlapped others as merges).',
+    options: { git: { type: 'string' } },
+    min: 1,
+    run: async (xs, io, v, a) => {
+      if (a[0] !== 'export' || typeof v.git !== 'string') {
+        io.err(`Usage: ${PROG} history export --git DIR`);
+        return 1;
+      }
+      return history.exportGit(xs, io, v.git);
+    },
   },
   watch: {
     usage: '[-h] [-n NR] [-d DEPTH] key',

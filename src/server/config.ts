@@ -30,6 +30,7 @@ export const SETTINGS = [
   { name: 'connection-watches', descr: 'Watches per connection for any caller, dom0 included', def: 65536, quota: false },
   { name: 'connections', descr: 'Simultaneous socket connections', def: 4096, quota: false },
   { name: 'transaction-log-entries', descr: 'Requests a transaction records for replay at commit', def: 1024, quota: false },
+  { name: 'history', descr: 'Committed revisions kept for tsxenstore log/diff/read --at and Git export (0: off)', def: 1000, quota: false },
   { name: 'durable-snapshot-bytes', descr: 'With --durable: log size after which the store is snapshotted and the log emptied', def: 16 * 1024 * 1024, quota: false },
   { name: 'transaction-log-bytes', descr: 'Bytes of requests and answers a transaction records for replay', def: 256 * 1024, quota: false },
 ] as const satisfies readonly Setting[];

@@ -14,6 +14,7 @@ import { checkTree, compareCounts } from '../store/check.js';
 import { emptyRoot, type Node } from '../store/node.js';
 import { diffTrees } from '../store/diff.js';
 import type { DurableLog } from './durable.js';
+import { History, type CommitInfo } from '../store/history.js';
 import * as ops from '../store/ops.js';
 import { relativeTo, resolvePath } from '../store/path.js';
 import { canRead, DEFAULT_PERMS, type Caller, type Perms } from '../store/perms.js';
@@ -68,6 +69,8 @@ export class Daemon {
   private readonly specialPerms = new Map<string, Perms>();
   private readonly dirty = new Set<Connection>();
   private readonly afterReply: Array<() => void> = [];
+  /** Retained committed revisions (Irmin-style history). */
+  history: History;
   private nextConnId = 1;
   private flushScheduled = false;
   private readonly durable: DurableLog | undefined;
@@ -85,6 +88,7 @@ export class Daemon {
     const ctx = this.systemContext(this.store);
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
+    this.history = new History(this.settings.history, this.store.root, Date.now());
   }
 
   // ---- connections -------------------------------------------------------
@@ -98,7 +102,7 @@ export class Daemon {
         if (!this.domains.isIntroduced(domid)) return;
         const before = this.store.root;
         this.releaseDomain(domid);
-        if (this.store.root !== before) this.committed(before);
+        if (this.store.root !== before) this.committed(before, { time: Date.now(), domid, conn: 0, txId: 0, op: `death of domain ${domid}` });
         this.scheduleFlush();
       },
     });
@@ -237,10 +241,18 @@ export class Daemon {
   }
 
   /** Called whenever the live root changed from `before`: durability and history. */
-  private committed(before: Node): void {
+  private committed(before: Node, info: CommitInfo): void {
+    if (this.settings.history > 0) this.history.record(info, this.store.root);
     if (this.durable === undefined) return;
     this.turnStart ??= before;
     this.durable.append(diffTrees(before, this.store.root));
+  }
+
+  private commitInfo(conn: Connection, frame: Frame, txn: Transaction | undefined): CommitInfo {
+    const nul = frame.payload.indexOf(0);
+    const arg = frame.payload.toString('latin1', 0, Math.min(nul < 0 ? frame.payload.length : nul, 256));
+    const op = frame.type === Op.TRANSACTION_END ? `transaction ${frame.txId}` : `${opName(frame.type)} ${arg}`;
+    return { time: Date.now(), domid: conn.caller.domid, conn: conn.id, txId: frame.txId, op, baseRev: txn?.startRev };
   }
 
   // ---- requests ------------------------------------------------------------
@@ -268,7 +280,7 @@ export class Daemon {
       conn.reply(Op.ERROR, reqId, txId, errorPayload(errno));
       if (txn !== undefined && spec?.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: Op.ERROR, reply: errorPayload(errno) });
     }
-    if (this.store.root !== before) this.committed(before);
+    if (this.store.root !== before) this.committed(before, this.commitInfo(conn, frame, txn));
     this.announce(this.store.takeChanges());
     for (const f of this.afterReply) f();
     this.afterReply.length = 0;
@@ -310,11 +322,13 @@ export class Daemon {
   // ---- transactions --------------------------------------------------------
 
   newTransaction(conn: Connection): Transaction {
-    return new Transaction(conn.allocTxId(), this.store, {
+    const t = new Transaction(conn.allocTxId(), this.store, {
       maxNodes: conn.caller.privileged ? undefined : this.quota(conn.caller.domid, 'transaction-nodes'),
       maxLogEntries: this.settings['transaction-log-entries'],
       maxLogBytes: this.settings['transaction-log-bytes'],
     });
+    t.startRev = this.history.head;
+    return t;
   }
 
   /** Commits `txn`; on success its changes are announced. False means EAGAIN. */
@@ -322,11 +336,22 @@ export class Daemon {
     const out = commit(this.store, txn, this.conflict, (t) => this.replay(conn, t));
     if (!out.ok) {
       this.stats.conflicts++;
+      this.blame(conn, txn);
       return false;
     }
     this.stats.commits[out.how]++;
     this.announce(out.changes);
     return true;
+  }
+
+  /** Names, in the log, the commit a failed transaction conflicted with (oxenstored's conflict credit idea). */
+  private blame(conn: Connection, txn: Transaction): void {
+    const level = this.requestLog ? 'info' : 'debug';
+    if (!this.logger.enabled(level)) return;
+    const low = txn.low ?? [];
+    const r = this.history.firstChangeAfter(txn.startRev, low);
+    const who = r === undefined ? 'a commit no longer in the history' : `r${r.rev} (${r.op} by dom${r.domid} conn ${r.conn})`;
+    this.logger.log(level, `${conn.label} transaction ${txn.id}: EAGAIN; /${low.join('/')} was changed by ${who}`);
   }
 
   /** Re-runs a transaction's requests on the live store; the new transaction if every answer matched. */

@@ -44,7 +44,7 @@ export function parsePerms(items: readonly string[]): Perms {
   return [first!, ...rest];
 }
 
-export function formatPerms(p: Perms): string[] {
+export function formatPerms(p: readonly Perm[]): string[] {
   return p.map((e) => `${e.kind}${e.domid}`);
 }
 

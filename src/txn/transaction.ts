@@ -39,6 +39,8 @@ export class Transaction implements TreeState {
   readonly log: Recorded[] = [];
   private logBytes = 0;
   replayable = true;
+  /** History revision current when the transaction started (for conflict blame). */
+  startRev = 0;
   private readonly touched: Set<string> | undefined;
 
   constructor(

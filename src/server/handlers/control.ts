@@ -8,6 +8,7 @@ import { parseUint, strings } from '../../protocol/payload.js';
 import { SETTINGS, isSettingName } from '../config.js';
 import type { Daemon } from '../daemon.js';
 import type { Request } from '../request.js';
+import { history } from './history.js';
 
 type Command = { readonly usage: string; readonly run: (d: Daemon, args: string[]) => string };
 
@@ -65,6 +66,10 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'quota-soft': { usage: '', run: () => 'no soft quotas\n' },
+  history: {
+    usage: 'log [<path> [<skip>]] | diff <rev> <rev> [<path> [<skip>]] | read <rev> <path> | export <file>',
+    run: (d, a) => history(d, a),
+  },
   dump: {
     usage: '<file>',
     run: (d, a) => {

@@ -1,0 +1,94 @@
+/**
+ * Irmin-style history: the last N committed roots, each with who committed
+ * it. Keeping a root costs only the nodes that commit changed (the rest is
+ * shared with its neighbours), so a thousand revisions of a large store cost
+ * about a thousand commits' worth of nodes. Pure: the caller supplies times.
+ */
+import type { Node } from './node.js';
+import { lookup } from './tree.js';
+
+export interface CommitInfo {
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  readonly domid: number;
+  /** Connection id (0 for the daemon itself). */
+  readonly conn: number;
+  /** Transaction id, 0 for a single request. */
+  readonly txId: number;
+  /** What made the commit: a request name or an event ("RELEASE 5"). */
+  readonly op: string;
+  /** For a transaction: the revision it started from. */
+  readonly baseRev?: number;
+}
+
+export interface Revision extends CommitInfo {
+  readonly rev: number;
+  readonly root: Node;
+}
+
+export class History {
+  private readonly revs: Revision[] = [];
+  private next = 0;
+
+  constructor(
+    readonly limit: number,
+    initial: Node,
+    time: number,
+  ) {
+    this.push({ time, domid: 0, conn: 0, txId: 0, op: 'start' }, initial);
+  }
+
+  private push(info: CommitInfo, root: Node): Revision {
+    const r: Revision = { ...info, rev: this.next++, root };
+    this.revs.push(r);
+    if (this.revs.length > Math.max(1, this.limit)) this.revs.shift();
+    return r;
+  }
+
+  record(info: CommitInfo, root: Node): Revision {
+    return this.push(info, root);
+  }
+
+  /** The newest revision number. */
+  get head(): number {
+    return this.next - 1;
+  }
+
+  get oldest(): number {
+    return this.revs[0]!.rev;
+  }
+
+  get(rev: number): Revision | undefined {
+    const i = rev - this.revs[0]!.rev;
+    return i >= 0 && i < this.revs.length ? this.revs[i] : undefined;
+  }
+
+  /** Retained revisions, oldest first. */
+  all(): readonly Revision[] {
+    return this.revs;
+  }
+
+  /**
+   * Revisions (newest first) in which the subtree at `comps` changed: O(path
+   * length) per revision, because an unchanged subtree is the same object.
+   */
+  touching(comps: readonly string[]): Revision[] {
+    const out: Revision[] = [];
+    for (let i = this.revs.length - 1; i > 0; i--) {
+      const r = this.revs[i]!;
+      if (lookup(r.root, comps) !== lookup(this.revs[i - 1]!.root, comps)) out.push(r);
+    }
+    return out;
+  }
+
+  /** The first revision after `since` that changed the subtree at `comps` (conflict blame). */
+  firstChangeAfter(since: number, comps: readonly string[]): Revision | undefined {
+    for (let rev = since + 1; rev <= this.head; rev++) {
+      const prev = this.get(rev - 1);
+      const cur = this.get(rev);
+      if (prev === undefined || cur === undefined) continue;
+      if (lookup(cur.root, comps) !== lookup(prev.root, comps)) return cur;
+    }
+    return undefined;
+  }
+}
