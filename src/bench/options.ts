@@ -2,7 +2,7 @@
  * The bench command line and the sizes of each scenario (--quick: seconds
  * for the test suite; default: the README run, a few minutes in all).
  */
-import { availableParallelism } from 'node:os';
+import { HOST_CPUS } from './target.js';
 import { parseArgs } from 'node:util';
 
 export const SCENARIOS = ['latency', 'throughput', 'vmstart', 'hotkey', 'guests', 'watch', 'scale'] as const;
@@ -165,7 +165,7 @@ export function parseOptions(argv: readonly string[]): Options {
     scenarios = SCENARIOS.filter((s) => wanted.includes(s) || (s === 'hotkey' && wanted.includes('vmstart')));
   }
   const pid = values.pid === undefined ? undefined : positiveNumber('--pid', values.pid);
-  const workers = positiveNumber('--workers', values.workers) ?? Math.max(1, availableParallelism() - 1);
+  const workers = positiveNumber('--workers', values.workers) ?? Math.max(1, HOST_CPUS - 1);
   const modes = (values.modes ?? 'coalesce,strict').split(',').map((s) => s.trim());
   for (const m of modes) if (m !== 'coalesce' && m !== 'strict') throw new Error(`--modes takes coalesce and/or strict, got ${JSON.stringify(m)}`);
   const external = values.socket !== undefined;

@@ -82,3 +82,20 @@ export function pin(pid: number, cpus: string): boolean {
   if (!haveTaskset()) return false;
   return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }).status === 0;
 }
+
+/** Busy and total CPU seconds of the whole host (all CPUs) from /proc/stat. */
+export function hostCpu(): { busyS: number; totalS: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'latin1');
+  } catch {
+    return undefined;
+  }
+  const line = text.slice(0, text.indexOf('\n'));
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest times are already in user)
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  let total = 0;
+  for (let i = 0; i < Math.min(8, v.length); i++) total += v[i] ?? 0;
+  return { busyS: (total - idle) / clockTicks(), totalS: total / clockTicks() };
+}

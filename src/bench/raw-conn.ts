@@ -6,6 +6,7 @@
  * ByteChannel: the Unix socket (dom0) or a guest's ring.
  */
 import { openSocket, type ByteChannel } from '../client/channel.js';
+import { XenStoreError } from '../client/errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import { FrameBatch } from '../protocol/encoder.js';
 import { Op } from '../protocol/op.js';
@@ -35,8 +36,20 @@ export class RawConn {
     );
   }
 
+  /**
+   * Connects to a daemon's socket. A daemon with a short listen backlog (the
+   * C xenstored) refuses connects with EAGAIN while it has not accepted the
+   * previous ones: wait a little and try again.
+   */
   static async socket(path: string): Promise<RawConn> {
-    return new RawConn(await openSocket(path));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return new RawConn(await openSocket(path));
+      } catch (e) {
+        if (!(e instanceof XenStoreError) || e.code !== 'EAGAIN' || attempt >= 500) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(50, attempt)));
+      }
+    }
   }
 
   /** Every reply and watch event goes to `h` (replaces the previous handler). */

@@ -40,6 +40,8 @@ export interface Row {
   readonly errors: number;
   readonly daemon?: { readonly cpuS: number; readonly cpuPct: number; readonly rssPeakKiB: number; readonly rssKiB: number };
   readonly generator: { readonly cpuS: number; readonly cpuPct: number; readonly threads: number };
+  /** CPU used on the host by other processes during the window (100% = one core): disturbance. */
+  readonly otherCpuPct?: number;
   /** Scenario-specific figures (counter check, errors by errno, memory per node, ...). */
   readonly extra: Record<string, number | string | boolean>;
 }
@@ -94,6 +96,7 @@ export function makeRow(step: StepResult, r: RowInput): Row {
     errors: (step.counters.errors ?? 0) + (step.counters.badValues ?? 0),
     ...(d === undefined ? {} : { daemon: { cpuS: d.cpuS, cpuPct: (100 * d.cpuS) / w, rssPeakKiB: d.rssPeakKiB, rssKiB: d.rssKiB } }),
     generator: { cpuS: step.generatorCpuS, cpuPct: (100 * step.generatorCpuS) / w, threads: step.threads },
+    ...(step.otherCpuS === undefined ? {} : { otherCpuPct: (100 * step.otherCpuS) / w }),
     extra: { ...errorExtras(step.counters), ...(r.extra ?? {}) },
   };
 }

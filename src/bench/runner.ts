@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { clock, sleep } from './clock.js';
 import type { FromWorker, Job, Metrics, ToWorker } from './jobs.js';
-import { resetPeak, sample, type ProcSample } from './proc.js';
+import { hostCpu, resetPeak, sample, type ProcSample } from './proc.js';
 import { Histogram } from './stats.js';
 
 export interface StepOptions {
@@ -39,6 +39,11 @@ export interface StepResult {
   /** CPU seconds of the whole generator process (every worker thread and the main thread) in the window. */
   readonly generatorCpuS: number;
   readonly threads: number;
+  /**
+   * CPU seconds used on the host in the window by everything else (not the
+   * daemon, not the generator): other load that disturbs the figures.
+   */
+  readonly otherCpuS: number | undefined;
 }
 
 function cpuNow(): number {
@@ -84,15 +89,21 @@ export async function runStep(jobs: readonly Job[], opts: StepOptions): Promise<
     if (pid !== undefined) resetPeak(pid);
     const d0 = pid === undefined ? undefined : sample(pid);
     const g0 = cpuNow();
+    const h0 = hostCpu();
     const w0 = clock();
     let d1: ProcSample | undefined;
     let g1 = 0;
     let w1 = 0;
-    if (!toCompletion) {
-      await sleep(t1 - clock());
+    let h1: ReturnType<typeof hostCpu>;
+    const end = (): void => {
       d1 = pid === undefined ? undefined : sample(pid);
       g1 = cpuNow();
+      h1 = hostCpu();
       w1 = clock();
+    };
+    if (!toCompletion) {
+      await sleep(t1 - clock());
+      end();
     }
     const drain = opts.drainTimeoutMs ?? (toCompletion ? 3_600_000 : 60_000);
     try {
@@ -102,13 +113,11 @@ export async function runStep(jobs: readonly Job[], opts: StepOptions): Promise<
       await waitAll(() => done.every((m) => m !== undefined), () => failure, 10_000, changed, 'the workers to stop').catch(() => undefined);
       throw e;
     }
-    if (toCompletion) {
-      d1 = pid === undefined ? undefined : sample(pid);
-      g1 = cpuNow();
-      w1 = clock();
-    }
+    if (toCompletion) end();
     const merged = merge(done.filter((m): m is Metrics => m !== undefined));
+    const daemonCpu = d0 !== undefined && d1 !== undefined ? d1.cpuS - d0.cpuS : 0;
     return {
+      otherCpuS: h0 !== undefined && h1 !== undefined ? Math.max(0, h1.busyS - h0.busyS - daemonCpu - (g1 - g0)) : undefined,
       ...merged,
       windowS: (w1 - w0) / 1000,
       daemon: d0 !== undefined && d1 !== undefined ? { cpuS: d1.cpuS - d0.cpuS, rssPeakKiB: d1.hwmKiB, rssKiB: d1.rssKiB } : undefined,

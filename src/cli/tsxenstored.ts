@@ -7,6 +7,9 @@
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { restoreState } from '../state/snapshot.js';
 import { DurableLog, type Recovered } from '../server/durable.js';
+import { adoptLiveState } from '../server/adopt.js';
+import { LiveUpdater, type SimSidecar } from '../server/live-update.js';
+import type { Record as StateRecord } from '../state/stream.js';
 import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
 import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
@@ -29,6 +32,7 @@ const options: Record<string, Opt> = {
   'sim-dir': { type: 'string' },
   restore: { type: 'string' },
   durable: { type: 'string' },
+  'live-update-state': { type: 'string' },
   'no-sim': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
@@ -125,6 +129,17 @@ async function main(): Promise<void> {
     }
   }
   const daemon = new Daemon({ settings, conflict, keepOrphans: v['keep-orphans'] === true, logger, durable });
+  // A live update hands over the whole state: it wins over anything on disk.
+  const luFile = v['live-update-state'] as string | undefined;
+  let lu: { records: StateRecord[]; sidecar: SimSidecar } | undefined;
+  if (luFile !== undefined) {
+    try {
+      lu = { records: decodeStream(readFileSync(luFile)).records, sidecar: JSON.parse(readFileSync(`${luFile}.sim.json`, 'utf8')) as SimSidecar };
+    } catch (e) {
+      fail(`cannot read the live-update state ${luFile}: ${(e as Error).message}`);
+    }
+    recovered = undefined;
+  }
   if (recovered !== undefined) {
     daemon.store.reset(recovered.root, recovered.counts);
     logger.info(`recovered the store from ${durableDir}: snapshot + ${recovered.entries} log entries${recovered.truncatedBytes > 0 ? `, cut a torn tail of ${recovered.truncatedBytes} bytes (never acknowledged)` : ''}`);
@@ -133,9 +148,13 @@ async function main(): Promise<void> {
   const transport = new UnixTransport(daemon, path);
   // Order matters: rings and restored state are in place before anyone can connect.
   const simDir = (v['sim-dir'] as string | undefined) ?? DEFAULT_SIM_DIR;
+  let sim: SimXen | undefined;
   if (v['no-sim'] !== true) {
+    sim = new SimXen(simDir);
+    const evtchnFd = lu?.records.find((r) => r.type === 'global')?.evtchnFd;
+    if (evtchnFd !== undefined && evtchnFd >= 0) sim.inheritedServerFd = evtchnFd;
     try {
-      await daemon.attachBackend(new SimXen(simDir));
+      await daemon.attachBackend(sim);
     } catch (e) {
       fail(`cannot start the simulated Xen in ${simDir}: ${(e as Error).message}`);
     }
@@ -150,13 +169,22 @@ async function main(): Promise<void> {
     }
     logger.info(`restored the state from ${restoreFile}`);
   }
-  // The durable directory always starts from a snapshot of what we now hold.
-  if (durable !== undefined && (recovered === undefined || restoreFile !== undefined)) durable.maybeSnapshot(daemon.store.root, true);
   try {
-    await transport.listen();
+    if (lu !== undefined) await adoptLiveState(daemon, transport, sim, lu.records, lu.sidecar);
+    else await transport.listen();
   } catch (e) {
     await daemon.closeBackend();
-    fail(`cannot listen on ${path}: ${(e as Error).message}`);
+    fail(lu !== undefined ? `cannot take over from the previous daemon: ${(e as Error).message}` : `cannot listen on ${path}: ${(e as Error).message}`);
+  }
+  // The durable directory always starts from a snapshot of what we now hold.
+  if (durable !== undefined && (recovered === undefined || restoreFile !== undefined)) durable.maybeSnapshot(daemon.store.root, true);
+  const args = process.argv.slice(2);
+  const luAt = args.indexOf('--live-update-state');
+  if (luAt >= 0) args.splice(luAt, 2);
+  daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });
+  if (lu !== undefined) {
+    logger.info(`live update: took over ${daemon.conns.size} connections from the previous daemon`);
+    process.send?.('ready', () => process.disconnect?.());
   }
   const pidFile = v['pid-file'] as string | undefined;
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
@@ -182,4 +210,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-void main();
+if (process.argv[2] === 'bench') {
+  // The benchmark lives in its own module tree, loaded only when asked for.
+  void import('../bench/main.js').then((m) => m.benchMain(process.argv.slice(3)));
+} else {
+  void main();
+}

@@ -33,6 +33,11 @@ export class FrameDecoder {
     return this.buf.length - this.off;
   }
 
+  /** A copy of the bytes received and not yet returned as frames (live update hands them on). */
+  unread(): Buffer {
+    return Buffer.from(this.buf.subarray(this.off));
+  }
+
   feed(chunk: Buffer): void {
     if (chunk.length === 0) return;
     if (this.off === this.buf.length) {

@@ -42,6 +42,17 @@ export class FrameBatch {
     this.count++;
   }
 
+  /** A copy of what is batched, leaving it in place. */
+  peek(): Buffer {
+    return Buffer.from(this.scratch.subarray(0, this.len));
+  }
+
+  /** Drops everything added since the last take. */
+  clear(): void {
+    this.len = 0;
+    this.count = 0;
+  }
+
   /** Everything added since the last take, as one buffer the caller owns. */
   take(): Buffer {
     const out = Buffer.allocUnsafe(this.len);

@@ -43,6 +43,8 @@ export class Connection implements WatchOwner {
   closed = false;
   /** Reading stopped because output is backed up. */
   throttled = false;
+  /** Output kept back (the reply to a live update, sent by the next daemon). */
+  held = false;
   private nextTxId = 1;
 
   constructor(
@@ -77,6 +79,11 @@ export class Connection implements WatchOwner {
     this.out.add(Op.WATCH_EVENT, 0, 0, payload);
   }
 
+  /** Makes sure ids handed out later start after `id` (adopted transactions). */
+  skipTxId(id: number): void {
+    if (id >= this.nextTxId && id < 0xffff_fffe) this.nextTxId = id + 1;
+  }
+
   /** A fresh transaction id: never 0, never one in use. */
   allocTxId(): number {
     for (;;) {
@@ -93,7 +100,7 @@ export class Connection implements WatchOwner {
 
   /** Sends what is batched; returns the bytes written. */
   flush(): number {
-    if (this.closed || this.out.bytes === 0) return 0;
+    if (this.closed || this.held || this.out.bytes === 0) return 0;
     const frames = this.out.frames;
     const buf = this.out.take();
     this.sink.write(buf, frames);

@@ -12,7 +12,7 @@ import { errorPayload, XsError } from '../protocol/errno.js';
 import { Op, opName } from '../protocol/op.js';
 import { checkTree, compareCounts } from '../store/check.js';
 import { emptyRoot, type Node } from '../store/node.js';
-import { diffTrees } from '../store/diff.js';
+import { applyChanges, diffTrees, type NodeChange } from '../store/diff.js';
 import type { DurableLog } from './durable.js';
 import { History, type CommitInfo } from '../store/history.js';
 import * as ops from '../store/ops.js';
@@ -66,6 +66,10 @@ export class Daemon {
   readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, swap: 0, coalesce: 0, replay: 0 }, conflicts: 0, droppedConnections: 0 };
   /** CONTROL log on|off: one log line per request. */
   requestLog = false;
+  /** A live update is handing everything over: guests' kicks are ignored meanwhile. */
+  frozen = false;
+  /** CONTROL live-update, when the daemon runs from the command line (see live-update.ts). */
+  liveUpdate: { control(r: Request, args: string[]): string } | undefined;
   private readonly specialPerms = new Map<string, Perms>();
   private readonly dirty = new Set<Connection>();
   private readonly afterReply: Array<() => void> = [];
@@ -192,6 +196,11 @@ export class Daemon {
         conn.sink.pause();
       }
     }
+  }
+
+  /** Marks a connection as having output for the next flush. */
+  markDirty(conn: Connection): void {
+    this.dirty.add(conn);
   }
 
   /** Sends every connection's batched output; drops those past the hard bound. */
@@ -376,6 +385,44 @@ export class Daemon {
   }
 
   // ---- watches -------------------------------------------------------------
+
+  /** Registers a watch (checks done by the caller). Returns false if it exists already. */
+  addWatch(conn: Connection, key: string, w: Omit<ConnWatch, 'owner'>): ConnWatch | undefined {
+    if (conn.watches.has(key)) return undefined;
+    const entry: ConnWatch = { ...w, owner: conn };
+    conn.watches.set(key, entry);
+    this.watches.add(entry);
+    return entry;
+  }
+
+  /** The connection of a guest's ring, if it has one. */
+  ringConnection(domid: number): Connection | undefined {
+    return this.rings.get(domid)?.connection;
+  }
+
+  /** All ring connections, for a live update. */
+  ringConnections(): ReadonlyMap<number, RingConnection> {
+    return this.rings;
+  }
+
+  /**
+   * Re-creates an open transaction carried over a live update: it sees the
+   * store plus its own pending changes, and can still read and write, but is
+   * doomed to EAGAIN if it commits a write (its starting snapshot is gone).
+   */
+  adoptTransaction(conn: Connection, txId: number, pending: readonly NodeChange[]): void {
+    const t = new Transaction(txId, this.store, {
+      maxNodes: conn.caller.privileged ? undefined : this.quota(conn.caller.domid, 'transaction-nodes'),
+      maxLogEntries: 0,
+      maxLogBytes: 0,
+    });
+    let gen = this.store.generation;
+    t.root = applyChanges(t.root, pending, () => ++gen);
+    t.doomed = true;
+    t.replayable = false;
+    conn.transactions.set(txId, t);
+    conn.skipTxId(txId);
+  }
 
   /** Sends watch events for changes, to watchers allowed to read the node. */
   announce(changes: readonly Change[]): void {

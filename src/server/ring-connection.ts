@@ -79,9 +79,18 @@ export class RingConnection implements Sink {
     }
   }
 
+  get connection(): Connection | undefined {
+    return this.conn;
+  }
+
+  /** Output not yet in the ring (live update hands it on). */
+  unsent(): Buffer {
+    return Buffer.concat(this.queue.map((q) => q.buf));
+  }
+
   /** The guest signalled its event channel. */
   kick(): void {
-    if (this.detached) return;
+    if (this.detached || this.daemon.frozen) return;
     if (Atomics.load(this.words, CONNECTION) === RECONNECT) return this.reconnect();
     if (Atomics.load(this.words, ERROR) !== ERROR_NONE) return; // ignored until reset
     try {

@@ -4,7 +4,7 @@
  * comes from the socket's own write queue.
  */
 import { mkdirSync, statSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { Connection, Sink } from './connection.js';
 import type { Daemon } from './daemon.js';
@@ -47,33 +47,83 @@ function clearStale(path: string): void {
 
 export class UnixTransport {
   private server: Server | undefined;
-  private readonly accepted = new Set<Connection>();
+  private readonly accepted = new Map<Connection, Socket>();
 
   constructor(
     private readonly daemon: Daemon,
     readonly path: string,
   ) {}
 
-  listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
-    clearStale(this.path);
+  /** Listens on the path, or (live update) on an inherited listening file descriptor. */
+  listen(fd?: number): Promise<void> {
+    if (fd === undefined) {
+      mkdirSync(dirname(this.path), { recursive: true });
+      clearStale(this.path);
+    }
     const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
     server.maxConnections = this.daemon.settings.connections;
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.path, () => {
+      const ready = (): void => {
         server.off('error', reject);
         server.on('error', (e) => this.daemon.logger.error(`socket server: ${e.message}`));
         resolve();
-      });
+      };
+      if (fd === undefined) server.listen(this.path, ready);
+      else server.listen({ fd }, ready);
     });
   }
 
-  private accept(socket: Socket): void {
+  /** Takes over a connected socket inherited from the previous daemon (live update). */
+  adopt(fd: number): Connection {
+    return this.accept(new Socket({ fd, readable: true, writable: true }));
+  }
+
+  /** File descriptors to hand to the next daemon: the listener and each connection's socket. */
+  handles(): { listener: number | undefined; conns: Map<Connection, number> } {
+    const fdOf = (h: unknown): number | undefined => (h as { fd?: number } | null)?.fd;
+    const conns = new Map<Connection, number>();
+    for (const [c, s] of this.accepted) {
+      const fd = fdOf((s as unknown as { _handle: unknown })._handle);
+      if (fd !== undefined && fd >= 0) conns.set(c, fd);
+    }
+    return { listener: fdOf((this.server as unknown as { _handle: unknown } | undefined)?._handle), conns };
+  }
+
+  /**
+   * Stops (or restarts) reading every connection, for a live update. Bytes
+   * the stream layer had already read from the kernel are moved into the
+   * connection's decoder, so that they travel on as pending input instead of
+   * being lost with this process.
+   */
+  freeze(frozen: boolean): void {
+    for (const [conn, s] of this.accepted) {
+      if (!frozen) {
+        s.resume();
+        continue;
+      }
+      s.pause();
+      const handle = (s as unknown as { _handle: { readStop?: () => number; reading?: boolean } | null })._handle;
+      if (handle?.readStop !== undefined) {
+        handle.reading = false;
+        handle.readStop();
+      }
+      for (let chunk = s.read() as Buffer | null; chunk !== null; chunk = s.read() as Buffer | null) conn.decoder.feed(chunk);
+    }
+  }
+
+  /** Bytes still queued in user space for each connection (must reach the kernel before a handover). */
+  unsentBytes(): number {
+    let n = 0;
+    for (const s of this.accepted.values()) n += s.writableLength;
+    return n;
+  }
+
+  private accept(socket: Socket): Connection {
     const d = this.daemon;
     const conn = d.connect(0, true, new SocketSink(socket));
-    this.accepted.add(conn);
+    this.accepted.set(conn, socket);
     socket.on('data', (chunk: Buffer) => d.receive(conn, chunk));
     socket.on('drain', () => d.writable(conn));
     socket.on('error', (e) => d.logger.debug(`${conn.label}: ${e.message}`));
@@ -81,6 +131,7 @@ export class UnixTransport {
       this.accepted.delete(conn);
       d.disconnect(conn);
     });
+    return conn;
   }
 
   close(): Promise<void> {
@@ -88,7 +139,7 @@ export class UnixTransport {
     this.server = undefined;
     // Only this transport's connections: guests' rings stay as they are, so
     // that a restarted daemon can pick them up again.
-    for (const c of [...this.accepted]) this.daemon.disconnect(c);
+    for (const c of [...this.accepted.keys()]) this.daemon.disconnect(c);
     this.accepted.clear();
     try {
       unlinkSync(this.path);

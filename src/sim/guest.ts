@@ -101,8 +101,18 @@ export class GuestChannel implements ByteChannel {
     return new Promise((resolve) => this.resetWaiters.push(resolve));
   }
 
+  /**
+   * Ends this client's use of the ring, the way a socket close ends a dom0
+   * client's: a reset is requested, so the daemon drops this domain's watches
+   * and transactions instead of keeping them for whoever opens the ring next.
+   */
   close(): void {
-    this.finish();
+    if (this.closed) return;
+    this.queue.length = 0;
+    Atomics.store(this.words, CONNECTION, RECONNECT);
+    this.closed = true;
+    this.evtchn.end(NOTIFY);
+    this.onClose?.();
   }
 
   private finish(err?: Error): void {

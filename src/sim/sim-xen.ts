@@ -5,7 +5,7 @@
  * guest binds. Nothing here knows the XenStore protocol.
  */
 import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import type { DomainBackend, DomainEvents, DomainLink } from '../server/backend.js';
 import { PAGE_SIZE } from '../ring/layout.js';
 import { NOTIFY, parseCommand } from './evtchn.js';
@@ -30,23 +30,66 @@ export class SimXen implements DomainBackend {
 
   constructor(readonly dir: string) {}
 
+  /** Inherited from the previous daemon (live update): the listener's fd. */
+  inheritedServerFd: number | undefined;
+
   async start(events: DomainEvents): Promise<void> {
     this.events = events;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = evtchnPath(this.dir);
-    try {
-      if (statSync(path).isSocket()) unlinkSync(path);
-    } catch {
-      // not there
+    if (this.inheritedServerFd === undefined) {
+      try {
+        if (statSync(path).isSocket()) unlinkSync(path);
+      } catch {
+        // not there
+      }
     }
     const server = createServer((s) => this.accept(s));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      const ready = (): void => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (this.inheritedServerFd === undefined) server.listen(path, ready);
+      else server.listen({ fd: this.inheritedServerFd }, ready);
+    });
+  }
+
+  /** Event-channel file descriptors to hand to the next daemon: the listener and each bound guest. */
+  handles(): { listener: number | undefined; bound: Array<{ domid: number; port: number; fd: number }> } {
+    const fdOf = (h: unknown): number | undefined => (h as { fd?: number } | null)?.fd;
+    const bound: Array<{ domid: number; port: number; fd: number }> = [];
+    for (const b of this.bindings.values()) {
+      const fd = b.socket === undefined ? undefined : fdOf((b.socket as unknown as { _handle: unknown })._handle);
+      if (fd !== undefined && fd >= 0) bound.push({ domid: b.domid, port: b.port, fd });
+    }
+    return { listener: fdOf((this.server as unknown as { _handle: unknown } | undefined)?._handle), bound };
+  }
+
+  /** Stops (or restarts) reading guests' notifications. */
+  freeze(frozen: boolean): void {
+    for (const s of this.sockets) {
+      if (frozen) s.pause();
+      else s.resume();
+    }
+  }
+
+  /** Takes over a guest's bound event channel inherited from the previous daemon. */
+  adoptBound(domid: number, port: number, fd: number): void {
+    const b = this.bindings.get(domid);
+    const socket = new Socket({ fd, readable: true, writable: true });
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    if (b === undefined || b.port !== port) {
+      socket.destroy();
+      return;
+    }
+    b.socket = socket;
+    socket.on('data', () => {
+      if (this.bindings.get(domid) === b) this.events?.onNotify(domid);
     });
   }
 

@@ -29,6 +29,8 @@ export interface DumpOptions {
   readonly evtchnFd?: number;
   /** Ring connection's event channel, by domid. */
   readonly ringPort?: (domid: number) => number | undefined;
+  /** Bytes received but not processed, and bytes to send, per connection (live update). */
+  readonly pending?: (c: Connection) => { inData: Buffer; outData: Buffer };
 }
 
 const join = (base: string, name: string): string => (base === '/' ? `/${name}` : `${base}/${name}`);
@@ -63,9 +65,9 @@ export function* dumpState(s: StateSource, opts: DumpOptions = {}): Generator<Re
       spec: ring
         ? { kind: 'ring', domid: c.caller.domid, tdomid: c.caller.target ?? DOMID_INVALID, evtchn: opts.ringPort?.(c.caller.domid) ?? 0 }
         : { kind: 'socket', fd: opts.socketFd?.(c) ?? -1 },
-      inData: Buffer.alloc(0),
+      inData: opts.pending?.(c).inData ?? Buffer.alloc(0),
       outRespLen: 0,
-      outData: Buffer.alloc(0),
+      outData: opts.pending?.(c).outData ?? Buffer.alloc(0),
     };
     for (const w of c.watches.values()) yield { type: 'watch', connId: c.id, path: w.path, token: w.token, depth: w.depth };
     for (const t of c.transactions.values()) {

@@ -48,6 +48,7 @@ export function canCoalesce(store: Store, txn: Transaction, low: readonly string
 }
 
 export function commit(store: Store, txn: Transaction, mode: ConflictMode, replay: Replayer): CommitOutcome {
+  if (txn.doomed && (txn.wrote || txn.root !== txn.base)) return { ok: false };
   if (!txn.wrote) return { ok: true, how: 'read-only', changes: [] };
   if (store.root === txn.base) {
     store.root = txn.root;

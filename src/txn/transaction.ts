@@ -41,6 +41,11 @@ export class Transaction implements TreeState {
   replayable = true;
   /** History revision current when the transaction started (for conflict blame). */
   startRev = 0;
+  /**
+   * Carried over a live update without its starting snapshot: it may still
+   * read and write, but a commit of any write answers EAGAIN.
+   */
+  doomed = false;
   private readonly touched: Set<string> | undefined;
 
   constructor(

@@ -10,7 +10,7 @@ import type { Daemon } from '../daemon.js';
 import type { Request } from '../request.js';
 import { history } from './history.js';
 
-type Command = { readonly usage: string; readonly run: (d: Daemon, args: string[]) => string };
+type Command = { readonly usage: string; readonly run: (d: Daemon, args: string[], r: Request) => string };
 
 const text = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
 
@@ -66,6 +66,13 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'quota-soft': { usage: '', run: () => 'no soft quotas\n' },
+  'live-update': {
+    usage: '[-c <cmdline>] [-F] [-t <timeout>] <file>\n    Default timeout is 60 seconds.',
+    run: (d, a, r) => {
+      if (d.liveUpdate === undefined) throw new XsError('EINVAL', 'live update needs a daemon started from the command line');
+      return d.liveUpdate.control(r, a);
+    },
+  },
   history: {
     usage: 'log [<path> [<skip>]] | diff <rev> <rev> [<path> [<skip>]] | read <rev> <path> | export <file>',
     run: (d, a) => history(d, a),
@@ -96,5 +103,5 @@ export function control(r: Request): Uint8Array {
   const name = a[0];
   const cmd = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (cmd === undefined) throw new XsError('EINVAL', `unknown control command ${JSON.stringify(name)}`);
-  return text(cmd.run(r.daemon, a.slice(1)));
+  return text(cmd.run(r.daemon, a.slice(1), r));
 }

@@ -6,17 +6,22 @@
 import { XsError } from '../../protocol/errno.js';
 import { parseUint, strings } from '../../protocol/payload.js';
 import { checkSpecial, isSpecial, resolvePath } from '../../store/path.js';
-import type { ConnWatch } from '../connection.js';
 import { OK, type Request } from '../request.js';
 
+/** How a watch on `path` (as the client wrote it) is keyed and where it sits in the trie. */
+export function watchSpec(path: string, token: string, domid: number): { key: string; comps: readonly string[] | undefined } {
+  if (isSpecial(path)) return { key: `${checkSpecial(path)}\0${token}`, comps: undefined };
+  const p = resolvePath(path, domid);
+  return { key: `${p.abs}\0${token}`, comps: p.comps };
+}
+
+/** The key, path and components of a WATCH/UNWATCH request. */
 function parse(r: Request): { key: string; path: string; token: string; comps: readonly string[] | undefined; depth: number | undefined } {
   const args = strings(r.frame.payload);
   if (args.length < 2 || args.length > 3) throw new XsError('EINVAL', 'WATCH takes a path, a token and an optional depth');
   const [path, token, depthArg] = args as [string, string, string | undefined];
   const depth = depthArg === undefined || depthArg === '' ? undefined : parseUint(depthArg, 0xffff);
-  if (isSpecial(path)) return { key: `${checkSpecial(path)}\0${token}`, path, token, comps: undefined, depth };
-  const p = resolvePath(path, r.conn.caller.domid);
-  return { key: `${p.abs}\0${token}`, path, token, comps: p.comps, depth };
+  return { ...watchSpec(path, token, r.conn.caller.domid), path, token, depth };
 }
 
 export function watch(r: Request): Uint8Array {
@@ -27,16 +32,8 @@ export function watch(r: Request): Uint8Array {
   if ((!conn.caller.privileged && n >= daemon.quota(conn.caller.domid, 'watches')) || n >= daemon.settings['connection-watches']) {
     throw new XsError('ENOSPC', 'too many watches');
   }
-  const entry: ConnWatch = {
-    owner: conn,
-    path: w.path,
-    token: w.token,
-    comps: w.comps,
-    depth: w.depth,
-    relative: w.comps !== undefined && !w.path.startsWith('/'),
-  };
-  conn.watches.set(w.key, entry);
-  daemon.watches.add(entry);
+  const entry = daemon.addWatch(conn, w.key, { path: w.path, token: w.token, comps: w.comps, depth: w.depth, relative: w.comps !== undefined && !w.path.startsWith('/') });
+  if (entry === undefined) throw new XsError('EEXIST');
   r.afterReply.push(() => conn.event(entry.path, entry.token));
   return OK;
 }

@@ -1,0 +1,101 @@
+/**
+ * What a scenario needs from the bench: the options and sizes, the daemon to
+ * drive (a fresh one per scenario and mode, or the external one), measured
+ * steps reported to the progress display, and a setup client.
+ */
+import { connect, type XenStoreClient } from '../client/client.js';
+import type { Job } from './jobs.js';
+import type { Options, Sizes } from './options.js';
+import type { Progress } from './progress.js';
+import type { Row } from './result.js';
+import { runStep, type StepOptions, type StepResult } from './runner.js';
+import { externalDaemon, startOwnDaemon, supportsMode, type Target } from './target.js';
+
+export interface Scenario {
+  readonly name: string;
+  /** Measurement steps it will run, for the progress display. */
+  steps(env: BenchEnv): number;
+  run(env: BenchEnv): Promise<Row[]>;
+}
+
+export class BenchEnv {
+  constructor(
+    readonly opts: Options,
+    readonly progress: Progress,
+  ) {}
+
+  get sizes(): Sizes {
+    return this.opts.sizes;
+  }
+
+  get external(): boolean {
+    return this.opts.socket !== undefined;
+  }
+
+  /** Modes to run the transaction scenarios in. */
+  txnModes(): readonly string[] {
+    if (this.external) return ['native'];
+    return supportsMode(this.opts.daemonCmd) ? this.opts.modes : ['default'];
+  }
+
+  /** The mode of scenarios that run once. */
+  plainMode(): string {
+    if (this.external) return 'native';
+    return supportsMode(this.opts.daemonCmd) ? 'coalesce' : 'default';
+  }
+
+  /** Runs `fn` against a fresh daemon in `mode` (stopped afterwards), or against the external one. */
+  async withDaemon<T>(mode: string, fn: (t: Target) => Promise<T>): Promise<T> {
+    if (this.opts.socket !== undefined) return fn(externalDaemon(this.opts.socket, this.opts.pid, this.opts.simDir, mode));
+    const t = await startOwnDaemon({ mode, daemonCmd: this.opts.daemonCmd, nodeArgs: this.opts.daemonNodeArgs, pin: this.opts.pin });
+    try {
+      return await fn(t);
+    } finally {
+      await t.stop();
+    }
+  }
+
+  /** One measured step with the default warm-up and duration unless overridden. */
+  async measure(label: string, target: Target, jobs: readonly Job[], over: Partial<StepOptions> = {}): Promise<StepResult> {
+    this.progress.begin(label);
+    const r = await runStep(jobs, {
+      warmupMs: this.sizes.warmupMs,
+      durationMs: this.sizes.durationMs,
+      ...(target.pid === undefined ? {} : { pid: target.pid }),
+      ...over,
+    });
+    target.checkAlive();
+    return r;
+  }
+
+  /** A client-library connection for set-up (not for load). */
+  client(target: Target): Promise<XenStoreClient> {
+    return connect({ path: target.socket });
+  }
+}
+
+/** Splits 0..n-1 into at most `parts` contiguous shards, none empty. */
+export function shards(n: number, parts: number): Array<{ base: number; count: number }> {
+  const k = Math.max(1, Math.min(parts, n));
+  const out: Array<{ base: number; count: number }> = [];
+  let base = 0;
+  for (let i = 0; i < k; i++) {
+    const count = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    if (count > 0) out.push({ base, count });
+    base += count;
+  }
+  return out;
+}
+
+/** Integers from..from+count-1. */
+export function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+export function fmtRate(x: number, unit: string): string {
+  if (!Number.isFinite(x)) return `- ${unit}`;
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M ${unit}`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(1)}k ${unit}`;
+  if (x >= 100) return `${x.toFixed(0)} ${unit}`;
+  return `${x.toFixed(1)} ${unit}`;
+}

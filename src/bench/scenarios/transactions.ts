@@ -1,0 +1,124 @@
+/**
+ * vmstart and hotkey: K concurrent clients, each on its own connection,
+ * running transactions back to back, retrying at once on EAGAIN.
+ *  - vmstart: read 3 shared keys under /vm, write 20 keys under the client's
+ *    own /local/domain/<k>/device, commit. Disjoint: coalescing should never
+ *    answer EAGAIN; strict mode fails whenever anything committed meanwhile.
+ *  - hotkey: the same plus a read-modify-write of one shared counter: real
+ *    conflicts. The counter must end equal to its start plus the commits.
+ *  - counter: only the read-modify-write (the anchors' "clients incrementing
+ *    one shared counter").
+ * Each runs in coalesce and strict mode (fresh self-started daemons).
+ */
+import type { XenStoreClient } from '../../client/client.js';
+import { BenchEnv, fmtRate, range, shards, type Scenario } from '../env.js';
+import type { TxnJob, TxnPattern } from '../jobs.js';
+import { COUNTER_KEY, SHARED_KEYS, SHARED_VALUES, VMSTART_DOMID_BASE } from '../keys.js';
+import { makeRow, type Row } from '../result.js';
+import type { StepResult } from '../runner.js';
+import type { Target } from '../target.js';
+
+export async function writeSharedKeys(c: XenStoreClient): Promise<void> {
+  for (let i = 0; i < SHARED_KEYS.length; i++) await c.write(SHARED_KEYS[i]!, SHARED_VALUES[i]!);
+  await c.write(COUNTER_KEY, '0');
+}
+
+export function txnJobs(socket: string, pattern: TxnPattern, domids: readonly number[], workers: number, pipeline: boolean, nodes?: number): TxnJob[] {
+  return shards(domids.length, workers).map(({ base, count }) => ({
+    kind: 'txn',
+    socket,
+    pattern,
+    domids: domids.slice(base, base + count),
+    pipeline,
+    ...(nodes === undefined ? {} : { nodes }),
+  }));
+}
+
+/** The transaction row of a step (throughput = commits in the window). */
+export function txnRow(r: StepResult, scenario: string, variant: string, mode: string, n: number, nName: string, extra: Record<string, number | string | boolean> = {}): Row {
+  const c = r.counters;
+  const attempts = c.attempts ?? 0;
+  const commits = c.commits ?? 0;
+  return makeRow(r, {
+    scenario,
+    variant,
+    mode,
+    n,
+    nName,
+    unit: 'txn/s',
+    count: commits,
+    latency: r.hists.txn,
+    eagainRate: attempts === 0 ? 0 : (c.eagain ?? 0) / attempts,
+    firstTryRate: commits === 0 ? 0 : (c.firstTry ?? 0) / commits,
+    extra: { attempts, eagain: c.eagain ?? 0, requestsPerS: (c.requests ?? 0) / r.windowS, ...extra },
+  });
+}
+
+function summary(row: Row): string {
+  return `${fmtRate(row.throughput, 'txn/s')}, p99 ${((row.latencyUs?.p99 ?? Number.NaN) / 1000).toFixed(2)} ms, EAGAIN ${(100 * (row.eagainRate ?? 0)).toFixed(1)}%, first try ${(100 * (row.firstTryRate ?? 0)).toFixed(0)}%`;
+}
+
+async function readCounter(t: Target, env: BenchEnv): Promise<number> {
+  const c = await env.client(t);
+  try {
+    return Number(await c.readString(COUNTER_KEY));
+  } finally {
+    c.close();
+  }
+}
+
+async function runPattern(env: BenchEnv, t: Target, scenario: string, pattern: TxnPattern, ks: readonly number[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const k of ks) {
+    const before = pattern === 'vmstart' ? 0 : await readCounter(t, env);
+    const r = await env.measure(`${scenario} ${pattern} ${t.mode} K=${k}`, t, txnJobs(t.socket, pattern, range(VMSTART_DOMID_BASE, k), env.opts.workers, env.opts.txnPipeline));
+    const extra: Record<string, number | boolean> = {};
+    if (pattern !== 'vmstart') {
+      const after = await readCounter(t, env);
+      const expected = before + (r.counters.commitsTotal ?? 0);
+      Object.assign(extra, { counterBefore: before, counterAfter: after, counterExpected: expected, counterOk: after === expected });
+    }
+    const row = txnRow(r, scenario, pattern, t.mode, k, 'clients', { ...extra, pipelined: env.opts.txnPipeline });
+    env.progress.end(summary(row) + (pattern === 'vmstart' ? '' : extra.counterOk === true ? ', counter exact' : ', COUNTER MISMATCH'));
+    rows.push(row);
+  }
+  return rows;
+}
+
+export const vmstart: Scenario = {
+  name: 'vmstart',
+  steps: (env) => env.txnModes().length * env.sizes.vmstartK.length,
+  run: async (env: BenchEnv) => {
+    const rows: Row[] = [];
+    for (const mode of env.txnModes()) {
+      rows.push(
+        ...(await env.withDaemon(mode, async (t) => {
+          const c = await env.client(t);
+          await writeSharedKeys(c);
+          c.close();
+          return runPattern(env, t, 'vmstart', 'vmstart', env.sizes.vmstartK);
+        })),
+      );
+    }
+    return rows;
+  },
+};
+
+export const hotkey: Scenario = {
+  name: 'hotkey',
+  steps: (env) => env.txnModes().length * (env.sizes.hotkeyK.length + env.sizes.counterK.length),
+  run: async (env: BenchEnv) => {
+    const rows: Row[] = [];
+    for (const mode of env.txnModes()) {
+      rows.push(
+        ...(await env.withDaemon(mode, async (t) => {
+          const c = await env.client(t);
+          await writeSharedKeys(c);
+          c.close();
+          return [...(await runPattern(env, t, 'hotkey', 'hotkey', env.sizes.hotkeyK)), ...(await runPattern(env, t, 'hotkey', 'counter', env.sizes.counterK))];
+        })),
+      );
+    }
+    return rows;
+  },
+};

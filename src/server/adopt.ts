@@ -1,0 +1,55 @@
+/**
+ * Live update, the new daemon's side: rebuild everything from the state
+ * stream the previous daemon wrote, on the file descriptors it handed over
+ * (see live-update.ts): the listening socket, each client connection with its
+ * watches, open transactions (doomed to EAGAIN if they commit a write) and
+ * pending bytes in both directions, and each guest's ring and event channel.
+ */
+import type { NodeChange } from '../store/diff.js';
+import type { Perms } from '../store/perms.js';
+import type { SimXen } from '../sim/sim-xen.js';
+import { restoreState } from '../state/snapshot.js';
+import type { Record } from '../state/stream.js';
+import type { Connection } from './connection.js';
+import type { Daemon } from './daemon.js';
+import { watchSpec } from './handlers/watch.js';
+import type { SimSidecar } from './live-update.js';
+import type { UnixTransport } from './transport-unix.js';
+
+export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, sim: SimXen | undefined, records: readonly Record[], sidecar: SimSidecar): Promise<void> {
+  const s = restoreState(records);
+  daemon.restore(s);
+  for (const b of sidecar.bound) sim?.adoptBound(b.domid, b.port, b.fd);
+
+  const conns = new Map<number, Connection>();
+  for (const c of s.connections) {
+    const conn = c.spec.kind === 'socket' ? (c.spec.fd >= 0 ? transport.adopt(c.spec.fd) : undefined) : daemon.ringConnection(c.spec.domid);
+    if (conn !== undefined) conns.set(c.connId, conn);
+  }
+  for (const w of s.watches) {
+    const conn = conns.get(w.connId);
+    if (conn === undefined) continue;
+    const spec = watchSpec(w.path, w.token, conn.caller.domid);
+    daemon.addWatch(conn, spec.key, { path: w.path, token: w.token, comps: spec.comps, depth: w.depth, relative: spec.comps !== undefined && !w.path.startsWith('/') });
+  }
+  const pending = new Map<string, NodeChange[]>();
+  for (const r of records) {
+    if (r.type !== 'node' || r.connId === 0) continue;
+    const key = `${r.connId}/${r.txId}`;
+    const list = pending.get(key) ?? [];
+    list.push(r.perms.length === 0 ? { kind: 'delete', path: r.path } : { kind: 'set', path: r.path, value: r.value, perms: r.perms as Perms });
+    pending.set(key, list);
+  }
+  for (const t of s.transactions) {
+    const conn = conns.get(t.connId);
+    if (conn !== undefined) daemon.adoptTransaction(conn, t.txId, pending.get(`${t.connId}/${t.txId}`) ?? []);
+  }
+  const global = records.find((r): r is Extract<Record, { type: 'global' }> => r.type === 'global');
+  await transport.listen(global !== undefined && global.rwSocketFd >= 0 ? global.rwSocketFd : undefined);
+  for (const c of s.connections) {
+    const conn = conns.get(c.connId);
+    if (conn === undefined) continue;
+    if (c.outData.length > 0) conn.sink.write(c.outData, 1);
+    if (c.inData.length > 0) daemon.receive(conn, c.inData);
+  }
+}
