@@ -9,6 +9,8 @@ import type { Options, Sizes } from './options.js';
 import type { Progress } from './progress.js';
 import type { Row } from './result.js';
 import { runStep, type StepOptions, type StepResult } from './runner.js';
+import { cpuSeconds, hostCpu } from './proc.js';
+import { sleep } from './clock.js';
 import { externalDaemon, startOwnDaemon, supportsMode, type Target } from './target.js';
 
 export interface Scenario {
@@ -57,6 +59,10 @@ export class BenchEnv {
 
   /** One measured step with the default warm-up and duration unless overridden. */
   async measure(label: string, target: Target, jobs: readonly Job[], over: Partial<StepOptions> = {}): Promise<StepResult> {
+    if (this.opts.waitQuietS > 0) {
+      const quiet = await waitQuiet(this.opts.waitQuietS * 1000, target.pid);
+      if (!quiet.ok) this.progress.note(`${label}: the host stayed busy (others used ${quiet.otherPct.toFixed(0)}% of a CPU); measuring anyway`);
+    }
     this.progress.begin(label);
     const r = await runStep(jobs, {
       warmupMs: this.sizes.warmupMs,
@@ -98,4 +104,29 @@ export function fmtRate(x: number, unit: string): string {
   if (x >= 1e4) return `${(x / 1e3).toFixed(1)}k ${unit}`;
   if (x >= 100) return `${x.toFixed(0)} ${unit}`;
   return `${x.toFixed(1)} ${unit}`;
+}
+
+/** CPU share of one core used by processes other than ours and the daemon's, over `ms`. */
+async function otherLoad(ms: number, pid: number | undefined): Promise<number> {
+  const own = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6 + (pid === undefined ? 0 : (cpuSeconds(pid) ?? 0));
+  };
+  const h0 = hostCpu();
+  const o0 = own();
+  await sleep(ms);
+  const h1 = hostCpu();
+  const o1 = own();
+  if (h0 === undefined || h1 === undefined) return 0;
+  return (100 * Math.max(0, h1.busyS - h0.busyS - (o1 - o0))) / (ms / 1000);
+}
+
+/** Waits until others use under 10% of a CPU over half a second, or `maxMs` passed. */
+export async function waitQuiet(maxMs: number, pid: number | undefined): Promise<{ ok: boolean; otherPct: number }> {
+  const end = Date.now() + maxMs;
+  for (;;) {
+    const otherPct = await otherLoad(500, pid);
+    if (otherPct < 10) return { ok: true, otherPct };
+    if (Date.now() >= end) return { ok: false, otherPct };
+  }
 }

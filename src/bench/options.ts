@@ -80,6 +80,8 @@ export interface Options {
   readonly modes: readonly string[];
   /** JSON files to compare instead of running (positionals after --compare). */
   readonly compare: readonly string[] | undefined;
+  /** Before each step, wait up to this many seconds for the rest of the host to go quiet (0: do not wait). */
+  readonly waitQuietS: number;
   readonly help: boolean;
 }
 
@@ -106,6 +108,8 @@ latency (p50/p99/max), EAGAIN rates, and the daemon's CPU and peak RSS.
   --txn-sequential     send a transaction's requests one at a time (default:
                        its independent reads and writes leave together)
   --workers N          load-generating worker threads per step (default: CPUs - 1, at least 1)
+  --wait-quiet SECONDS before each step, wait up to SECONDS until other processes
+                       use less than 10% of a CPU (shared machines; default 0: no wait)
   --no-pin             do not pin the daemon to the last CPU and the generator to the others
   --json FILE          every figure as JSON (default bench-results.json)
   --svg FILE           chart (default bench-chart.svg)
@@ -141,6 +145,7 @@ export function parseOptions(argv: readonly string[]): Options {
       'txn-sequential': { type: 'boolean' },
       workers: { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'wait-quiet': { type: 'string' },
       json: { type: 'string' },
       svg: { type: 'string' },
       table: { type: 'string' },
@@ -187,6 +192,7 @@ export function parseOptions(argv: readonly string[]): Options {
     txnPipeline: values['txn-sequential'] !== true,
     modes,
     compare: values.compare === true ? positionals : undefined,
+    waitQuietS: positiveNumber('--wait-quiet', values['wait-quiet']) ?? 0,
     help: values.help === true,
   };
 }

@@ -33,6 +33,7 @@ import { lookupOp } from './dispatch.js';
 import { Domains } from './domains.js';
 import { Logger } from './log.js';
 import { RingConnection } from './ring-connection.js';
+import { ConflictCredit } from './fairness.js';
 import type { Request } from './request.js';
 
 export interface DaemonOptions {
@@ -81,6 +82,7 @@ export class Daemon {
   /** The root before the first unsynced commit of this turn (durable mode), to undo on a failed sync. */
   private turnStart: Node | undefined;
   private backend: DomainBackend | undefined;
+  private readonly credit: ConflictCredit;
   private readonly rings = new Map<number, RingConnection>();
 
   constructor(opts: DaemonOptions = {}) {
@@ -89,6 +91,7 @@ export class Daemon {
     this.keepOrphans = opts.keepOrphans ?? false;
     this.logger = opts.logger ?? new Logger();
     this.durable = opts.durable;
+    this.credit = new ConflictCredit(() => this.settings['conflict-burst'], () => this.settings['conflict-rate'], () => Date.now());
     const ctx = this.systemContext(this.store);
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
@@ -141,6 +144,7 @@ export class Daemon {
   writable(conn: Connection): void {
     if (conn.closed || !conn.throttled) return;
     if (conn.queuedBytes > this.settings['connection-soft-bytes'] / 2) return;
+    if (!conn.caller.privileged && this.credit.waitMs(conn.caller.domid) > 0) return void setTimeout(() => this.writable(conn), this.credit.waitMs(conn.caller.domid)).unref();
     if (!conn.caller.privileged && conn.queuedFrames >= this.quota(conn.caller.domid, 'outstanding')) return;
     conn.throttled = false;
     conn.sink.resume();
@@ -181,6 +185,14 @@ export class Daemon {
 
   private drain(conn: Connection): void {
     const soft = this.settings['connection-soft-bytes'];
+    const wait = conn.caller.privileged ? 0 : this.credit.waitMs(conn.caller.domid);
+    if (wait > 0 && !conn.throttled && conn.decoder.buffered > 0) {
+      // Out of conflict credit: come back when some has been regained.
+      conn.throttled = true;
+      conn.sink.pause();
+      setTimeout(() => this.writable(conn), wait).unref();
+      return;
+    }
     while (!conn.closed && !conn.throttled) {
       let frame: Frame | undefined;
       try {
@@ -206,9 +218,9 @@ export class Daemon {
   /** Sends every connection's batched output; drops those past the hard bound. */
   flush(): void {
     if (!this.syncDurable()) return;
-    const hard = this.settings['connection-hard-bytes'];
     for (const c of this.dirty) {
       c.flush();
+      const hard = c.caller.privileged ? this.settings['connection-hard-bytes'] : this.settings['domain-output-bytes'];
       if (c.queuedBytes > hard) {
         this.stats.droppedConnections++;
         this.disconnect(c, `dropped: ${c.queuedBytes} bytes of output not read by the peer`);
@@ -355,10 +367,11 @@ export class Daemon {
 
   /** Names, in the log, the commit a failed transaction conflicted with (oxenstored's conflict credit idea). */
   private blame(conn: Connection, txn: Transaction): void {
-    const level = this.requestLog ? 'info' : 'debug';
-    if (!this.logger.enabled(level)) return;
     const low = txn.low ?? [];
     const r = this.history.firstChangeAfter(txn.startRev, low);
+    if (r !== undefined && r.domid !== conn.caller.domid) this.credit.charge(r.domid);
+    const level = this.requestLog ? 'info' : 'debug';
+    if (!this.logger.enabled(level)) return;
     const who = r === undefined ? 'a commit no longer in the history' : `r${r.rev} (${r.op} by dom${r.domid} conn ${r.conn})`;
     this.logger.log(level, `${conn.label} transaction ${txn.id}: EAGAIN; /${low.join('/')} was changed by ${who}`);
   }
@@ -497,6 +510,7 @@ export class Daemon {
       if (perms.some((p) => p.domid === domid)) this.specialPerms.set(name, DEFAULT_PERMS);
     }
     this.domains.forget(domid);
+    this.credit.forget(domid);
     this.logger.info(`domain ${domid} released`);
     this.announce(this.store.takeChanges());
     this.announceSpecial('@releaseDomain');
