@@ -37,7 +37,7 @@ function notes(r: Row): string {
   return out.join(', ');
 }
 
-const HEADER = ['scenario', 'variant', 'mode', 'n', 'throughput', 'p50', 'p99', 'max', 'EAGAIN', '1st try', 'daemon cpu', 'daemon rss', 'gen cpu', 'other', 'notes'];
+const HEADER = ['scenario', 'variant', 'mode', 'n', 'throughput', 'p50', 'p99', 'max', 'EAGAIN', '1st try', 'daemon cpu', 'cpu/op', 'daemon rss', 'gen cpu', 'other', 'notes'];
 
 export function rowCells(r: Row): string[] {
   const l = r.latencyUs;
@@ -54,6 +54,7 @@ export function rowCells(r: Row): string[] {
     pct(r.eagainRate),
     pct(r.firstTryRate, 0),
     r.daemon === undefined ? '-' : `${r.daemon.cpuS.toFixed(1)}s ${r.daemon.cpuPct.toFixed(0)}%`,
+    r.daemon === undefined || r.unit === 'bytes/node' ? '-' : fmtUs(r.daemon.cpuUsPerOp),
     r.daemon === undefined || !Number.isFinite(r.daemon.rssPeakKiB) ? '-' : `${(r.daemon.rssPeakKiB / 1024).toFixed(0)}MB`,
     `${r.generator.cpuPct.toFixed(0)}%`,
     r.otherCpuPct === undefined || !Number.isFinite(r.otherCpuPct) ? '-' : `${r.otherCpuPct.toFixed(0)}%`,
@@ -84,6 +85,6 @@ export function renderTable(rows: readonly Row[], meta: BenchMeta): string {
   }
   const head = `tsxenstored bench: ${meta.label} on ${meta.host.cpus} x ${meta.host.cpuModel}, node ${meta.host.node}, ${meta.createdAt}\n` +
     `window ${meta.options.durationS} s after ${meta.options.warmupS} s warm-up; latency p50/p99/max per request (transactions: start to commit, retries included)\n` +
-    `daemon cpu: its CPU seconds in the window (100% = one core); gen cpu: the load generator's (all worker threads); other: the rest of the host's (disturbance)${meta.options.pinned ? '; daemon pinned to the last CPU, generator to the others' : ''}\n\n`;
+    `daemon cpu: its CPU seconds in the window (100% = one core), cpu/op: per operation (transaction, event); gen cpu: the load generator's (all worker threads); other: the rest of the host's (disturbance)${meta.options.pinned ? '; daemon pinned to the last CPU, generator to the others' : ''}\n\n`;
   return head + formatTable(HEADER, body);
 }

@@ -151,6 +151,37 @@ Global options:
 Exit status: 0 on success, 1 on failure (as Xen's tools); control: 2 usage, 3 command failed.
 `;
 
+/**
+ * What GNU getopt accepts and util.parseArgs does not: unique prefixes of long
+ * options (--pre for --prefix) and option values starting with '-' (-n -5).
+ */
+function getoptStyle(args: readonly string[], options: Record<string, OptSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)(=.*)?$/.exec(a);
+    if (m !== null && !Object.hasOwn(options, m[1]!)) {
+      const hits = Object.keys(options).filter((k) => k.length > 1 && k.startsWith(m[1]!));
+      out.push(hits.length === 1 ? `--${hits[0]}${m[2] ?? ''}` : a);
+      continue;
+    }
+    const short = /^-([A-Za-z])$/.exec(a);
+    const spec = short === null ? undefined : Object.values(options).find((o) => o.short === short[1]);
+    const next = args[i + 1];
+    if (spec?.type === 'string' && next !== undefined && next.startsWith('-')) {
+      out.push(`${a}${next}`);
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
 function stderr(msg: string): void {
   process.stderr.write(`${PROG}: ${msg}\n`);
 }
@@ -220,7 +251,11 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (cmd === 'control') {
-    if (rest.length === 0 || rest[0] === '--help') {
+    if (rest[0] === '--help' || rest[0] === '-h') {
+      process.stdout.write(`Usage: ${PROG} control <command> [<arg>...]\n\nSends CONTROL <command> to the daemon, as xenstore-control does, and prints its answer.\nExit status: 0 done, 1 no daemon, 2 usage, 3 the command failed. 'control help' lists the daemon's commands.\n`);
+      return 0;
+    }
+    if (rest.length === 0) {
       process.stderr.write(`Usage:\n${PROG} control <command> [<arg>...]\n`);
       return 2;
     }
@@ -233,6 +268,10 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   if (cmd === 'sim') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`Usage: ${PROG} sim create-guest N [--name NAME] | destroy-guest N [--release]\n\ncreate-guest: the ring page and event channel of simulated domain N, its home /local/domain/N with the\npermissions a toolstack gives it, and INTRODUCE. destroy-guest: signal its death (or RELEASE with\n--release), remove its home, page and descriptor.\n`);
+      return 0;
+    }
     const xs = await open(g);
     if (xs === undefined) return 1;
     try {
@@ -252,7 +291,8 @@ async function main(argv: string[]): Promise<number> {
   };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: { ...GLOBAL, ...command.options }, strict: true, allowPositionals: true });
+    const options = { ...GLOBAL, ...command.options };
+    parsed = parseArgs({ args: getoptStyle(rest, options), options, strict: true, allowPositionals: true });
   } catch (e) {
     stderr((e as Error).message);
     return usage();

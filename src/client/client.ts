@@ -87,7 +87,7 @@ export class XenStoreClient extends Operations {
     }
     const parts: Buffer[] = [];
     for (const a of args) {
-      parts.push(typeof a === 'string' ? Buffer.from(a, 'latin1') : Buffer.from(a), ZERO);
+      parts.push(typeof a === 'string' ? Buffer.from(a, 'utf8') : Buffer.from(a), ZERO);
     }
     if (raw !== undefined) parts.push(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
     const payload = Buffer.concat(parts);

@@ -11,10 +11,13 @@ export type Value = string | Uint8Array;
 /** Sends one request and resolves with the reply payload (ERROR replies reject). */
 export type Call = (type: number, txId: number, args: readonly Value[], path: string | undefined, raw?: Uint8Array) => Promise<Buffer>;
 
-/** NUL-separated strings of a reply, without the empty tail. */
+/**
+ * NUL-separated strings of a reply, without the empty tail. Strings are UTF-8
+ * both ways (paths are ASCII anyway; tokens and CONTROL text may not be).
+ */
 export function splitStrings(b: Buffer): string[] {
   if (b.length === 0) return [];
-  const s = b.toString('latin1');
+  const s = b.toString('utf8');
   const parts = s.split('\0');
   if (parts[parts.length - 1] === '') parts.pop();
   return parts;
@@ -23,7 +26,7 @@ export function splitStrings(b: Buffer): string[] {
 /** A reply's single string, without its NUL. */
 export function replyString(b: Buffer): string {
   const end = b.indexOf(0);
-  return b.toString('latin1', 0, end < 0 ? b.length : end);
+  return b.toString('utf8', 0, end < 0 ? b.length : end);
 }
 
 export class Operations {
