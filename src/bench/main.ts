@@ -20,7 +20,7 @@ import { guests } from './scenarios/guests.js';
 import { watch } from './scenarios/watch.js';
 import { scale } from './scenarios/scale.js';
 import { renderChart } from './svg.js';
-import { cpuSplit } from './target.js';
+import { cpuSplit, killOwnDaemons } from './target.js';
 
 const ALL: Record<ScenarioName, Scenario> = { latency, throughput, vmstart, hotkey, guests, watch, scale };
 
@@ -73,6 +73,13 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
   if (opts.compare !== undefined) {
     compare(opts.compare, opts);
     return;
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killOwnDaemons();
+      process.stderr.write(`\nbench: ${sig}: stopped\n`);
+      process.exit(130);
+    });
   }
   const results = await run(opts);
   const table = renderTable(results.rows, results.meta);

@@ -4,7 +4,7 @@
  * pinned to the last CPU) or one given with --socket (and --pid, --sim-dir).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -67,6 +67,18 @@ function canConnect(path: string): Promise<boolean> {
   });
 }
 
+/** Daemons started here and not yet stopped, so that an interrupted bench leaves none behind. */
+const live = new Map<ChildProcess, string>();
+
+/** Kills every daemon started here (SIGTERM) and removes their directories; for signal handlers. */
+export function killOwnDaemons(): void {
+  for (const [child, dir] of live) {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  live.clear();
+}
+
 export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'tsxs-bench-'));
   const socket = join(dir, 'socket');
@@ -88,6 +100,7 @@ export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
   const [cmd, ...args] = argv as [string, ...string[]];
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env: { ...process.env, XENSTORED_PATH: socket } });
   closeSync(logFd);
+  live.set(child, dir);
   let exited: string | undefined;
   const exit = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -110,6 +123,7 @@ export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
   while (!(await canConnect(socket))) {
     if (exited !== undefined || Date.now() > deadline) {
       child.kill('SIGKILL');
+      live.delete(child);
       await rm(dir, { recursive: true, force: true });
       throw new Error(`the daemon (${argv.join(' ')}) ${exited ?? 'did not listen within 30 s'}\n${log()}`);
     }
@@ -128,6 +142,7 @@ export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      live.delete(child);
       if (exited === undefined) {
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 20_000);

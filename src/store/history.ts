@@ -27,7 +27,9 @@ export interface Revision extends CommitInfo {
 }
 
 export class History {
-  private readonly revs: Revision[] = [];
+  /** A ring: revision r lives at slot r % capacity while retained. */
+  private readonly slots: Array<Revision | undefined>;
+  private readonly capacity: number;
   private next = 0;
 
   constructor(
@@ -35,13 +37,14 @@ export class History {
     initial: Node,
     time: number,
   ) {
+    this.capacity = Math.max(1, limit);
+    this.slots = new Array<Revision | undefined>(this.capacity);
     this.push({ time, domid: 0, conn: 0, txId: 0, op: 'start' }, initial);
   }
 
   private push(info: CommitInfo, root: Node): Revision {
-    const r: Revision = { ...info, rev: this.next++, root };
-    this.revs.push(r);
-    if (this.revs.length > Math.max(1, this.limit)) this.revs.shift();
+    const r: Revision = { time: info.time, domid: info.domid, conn: info.conn, txId: info.txId, op: info.op, baseRev: info.baseRev, rev: this.next++, root };
+    this.slots[r.rev % this.capacity] = r;
     return r;
   }
 
@@ -55,17 +58,19 @@ export class History {
   }
 
   get oldest(): number {
-    return this.revs[0]!.rev;
+    return Math.max(0, this.next - this.capacity);
   }
 
   get(rev: number): Revision | undefined {
-    const i = rev - this.revs[0]!.rev;
-    return i >= 0 && i < this.revs.length ? this.revs[i] : undefined;
+    if (rev < this.oldest || rev >= this.next) return undefined;
+    return this.slots[rev % this.capacity];
   }
 
   /** Retained revisions, oldest first. */
-  all(): readonly Revision[] {
-    return this.revs;
+  all(): Revision[] {
+    const out: Revision[] = [];
+    for (let r = this.oldest; r < this.next; r++) out.push(this.get(r)!);
+    return out;
   }
 
   /**
@@ -74,9 +79,9 @@ export class History {
    */
   touching(comps: readonly string[]): Revision[] {
     const out: Revision[] = [];
-    for (let i = this.revs.length - 1; i > 0; i--) {
-      const r = this.revs[i]!;
-      if (lookup(r.root, comps) !== lookup(this.revs[i - 1]!.root, comps)) out.push(r);
+    for (let rev = this.head; rev > this.oldest; rev--) {
+      const r = this.get(rev)!;
+      if (lookup(r.root, comps) !== lookup(this.get(rev - 1)!.root, comps)) out.push(r);
     }
     return out;
   }
