@@ -57,21 +57,40 @@ export class BenchEnv {
     }
   }
 
-  /** One measured step with the default warm-up and duration unless overridden. */
+  /**
+   * One measured step with the default warm-up and duration unless
+   * overridden. With --wait-quiet, waits for a quiet host first, and measures
+   * again (up to 3 times, keeping the least disturbed) when other processes
+   * took more than a quarter of a CPU during the window. Counters named
+   * *Total count every attempt (the hotkey counter check needs all commits).
+   */
   async measure(label: string, target: Target, jobs: readonly Job[], over: Partial<StepOptions> = {}): Promise<StepResult> {
-    if (this.opts.waitQuietS > 0) {
-      const quiet = await waitQuiet(this.opts.waitQuietS * 1000, target.pid);
-      if (!quiet.ok) this.progress.note(`${label}: the host stayed busy (others used ${quiet.otherPct.toFixed(0)}% of a CPU); measuring anyway`);
-    }
-    this.progress.begin(label);
-    const r = await runStep(jobs, {
+    const opts: StepOptions = {
       warmupMs: this.sizes.warmupMs,
       durationMs: this.sizes.durationMs,
       ...(target.pid === undefined ? {} : { pid: target.pid }),
       ...over,
-    });
-    target.checkAlive();
-    return r;
+    };
+    const careful = this.opts.waitQuietS > 0;
+    const attempts = careful && Number.isFinite(opts.durationMs) ? 3 : 1;
+    const totals: Record<string, number> = {};
+    let best: { r: StepResult; busy: number } | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (careful) {
+        const quiet = await waitQuiet(this.opts.waitQuietS * 1000, target.pid);
+        if (!quiet.ok) this.progress.note(`${label}: the host stayed busy (others used ${quiet.otherPct.toFixed(0)}% of a CPU); measuring anyway`);
+      }
+      this.progress.begin(attempt === 1 ? label : `${label} (try ${attempt})`);
+      const r = await runStep(jobs, opts);
+      target.checkAlive();
+      for (const [k, v] of Object.entries(r.counters)) if (k.endsWith('Total')) totals[k] = (totals[k] ?? 0) + v;
+      const busy = r.otherCpuS !== undefined && r.windowS > 0 ? r.otherCpuS / r.windowS : 0;
+      if (best === undefined || busy < best.busy) best = { r, busy };
+      if (busy <= 0.25) break;
+      if (attempt < attempts) this.progress.note(`${label}: others used ${(100 * busy).toFixed(0)}% of a CPU during the window; measuring again`);
+    }
+    const r = best!.r;
+    return { ...r, counters: { ...r.counters, ...totals } };
   }
 
   /** A client-library connection for set-up (not for load). */

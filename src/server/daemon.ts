@@ -483,6 +483,7 @@ export class Daemon {
       try {
         link = this.backend.attach(domid, mfn, port);
       } catch (e) {
+        this.logger.warn(`INTRODUCE ${domid}: cannot map its ring (gfn ${mfn}, port ${port}): ${(e as Error).message}`);
         throw new XsError('EINVAL', `cannot map the ring of domain ${domid}: ${(e as Error).message}`);
       }
       const ring = new RingConnection(this, domid, link);
@@ -510,6 +511,8 @@ export class Daemon {
       if (perms.some((p) => p.domid === domid)) this.specialPerms.set(name, DEFAULT_PERMS);
     }
     this.domains.forget(domid);
+    // Nobody acts for a domain that is gone (nor for a later one with its id).
+    for (const d of this.domains.all()) if (d.target === domid) d.target = undefined;
     this.credit.forget(domid);
     this.logger.info(`domain ${domid} released`);
     this.announce(this.store.takeChanges());

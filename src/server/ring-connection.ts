@@ -55,7 +55,13 @@ export class RingConnection implements Sink {
     this.queue.push({ buf, frames });
     this.queued += buf.length;
     this.queuedFrames += frames;
-    this.pump();
+    try {
+      this.pump();
+    } catch (e) {
+      // The guest corrupted its response indices: its problem, not everyone's.
+      if (!(e instanceof RingIndexError)) throw e;
+      this.violation(ERROR_RINGIDX, e.message);
+    }
   }
 
   pause(): void {
