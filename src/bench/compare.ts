@@ -53,3 +53,29 @@ export function compareTable(all: readonly BenchResults[]): string {
   const body = keys.map((k) => [names.get(k) ?? k, ...byCol.map((m) => cell(m.get(k)))]);
   return formatTable(['measurement', ...cols.map((c) => c.label)], body, 1);
 }
+
+/** The rows of ../shared/PERFORMANCE-ANCHORS.md, with the reference daemons' published figures. */
+export const ANCHORS: ReadonlyArray<{ readonly name: string; readonly key: string; readonly oxenstored: number; readonly cxenstored: number; readonly target: string }> = [
+  { name: '1 conn, 1 in flight, write+read (ops/s)', key: 'throughput/write+read/1x1', oxenstored: 25_600, cxenstored: 33_700, target: '>= 1.0x C' },
+  { name: '8 conns x 64 pipelined, write+read (ops/s)', key: 'throughput/write+read pipelined/8x64', oxenstored: 78_800, cxenstored: 172_900, target: '>= 1.2x C' },
+  { name: 'VM start, 100 clients (txn/s)', key: 'vmstart/vmstart/100', oxenstored: 1_532, cxenstored: 2_027, target: '>= 2x C' },
+  { name: '10 clients incrementing one counter (txn/s)', key: 'hotkey/counter/10', oxenstored: 1_635, cxenstored: 6_452, target: '>= 1.0x C' },
+  { name: '100 watchers, one writer (events/s)', key: 'watch/events/100', oxenstored: 5_900, cxenstored: 13_200, target: '>= 1.5x C' },
+];
+
+/** The anchors' rows: each run's throughput next to the published figures. */
+export function anchorTable(all: readonly BenchResults[]): string {
+  const cols = columns(all);
+  const byCol = cols.map((c) => new Map(c.rows.map((r) => [rowKey(r), r])));
+  const body = ANCHORS.map((a) => [
+    a.name,
+    ...byCol.map((m) => {
+      const r = m.get(a.key);
+      return r === undefined || r.throughput === null ? '' : fmtThroughput(r.throughput, r.unit).replace(/ [a-z]+\/s$/, '');
+    }),
+    fmtThroughput(a.cxenstored, 'x/s').replace(/ x\/s$/, ''),
+    fmtThroughput(a.oxenstored, 'x/s').replace(/ x\/s$/, ''),
+    a.target,
+  ]);
+  return formatTable(['anchor row', ...cols.map((c) => c.label), 'C (anchors)', 'OCaml (anchors)', 'target'], body, 1);
+}

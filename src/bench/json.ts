@@ -12,6 +12,8 @@ export interface BenchMeta {
   readonly tool: 'tsxenstored bench';
   readonly format: 1;
   readonly label: string;
+  /** The tsxenstored build that ran (git commit, +dirty), from $TSXS_BENCH_COMMIT, if known. */
+  readonly commit: string | null;
   readonly createdAt: string;
   readonly host: { readonly cpus: number; readonly cpuModel: string; readonly node: string; readonly kernel: string };
   readonly options: {
@@ -39,6 +41,7 @@ export function makeMeta(opts: Options, pinned: boolean, now = new Date()): Benc
     tool: 'tsxenstored bench',
     format: 1,
     label: opts.label,
+    commit: process.env.TSXS_BENCH_COMMIT ?? null,
     createdAt: now.toISOString(),
     host: { cpus: HOST_CPUS, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, kernel: release() },
     options: {

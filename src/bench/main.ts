@@ -5,7 +5,7 @@
  * prints the runs side by side instead.
  */
 import { writeFileSync } from 'node:fs';
-import { compareTable, columns } from './compare.js';
+import { anchorTable, compareTable, columns } from './compare.js';
 import { BenchEnv, type Scenario } from './env.js';
 import { makeMeta, readResults, writeResults, type BenchResults } from './json.js';
 import { parseOptions, USAGE, type Options, type ScenarioName } from './options.js';
@@ -27,7 +27,7 @@ const ALL: Record<ScenarioName, Scenario> = { latency, throughput, vmstart, hotk
 function compare(files: readonly string[], opts: Options): void {
   if (files.length === 0) throw new Error('--compare needs JSON files');
   const all = files.map(readResults);
-  process.stdout.write(compareTable(all));
+  process.stdout.write(`${anchorTable(all)}\n${compareTable(all)}`);
   writeFileSync(opts.svg, renderChart(columns(all), 'XenStore daemons compared', all.map((r) => `${r.meta.label} (${r.meta.createdAt.slice(0, 10)})`).join(' vs ')));
   process.stderr.write(`bench: wrote ${opts.svg}\n`);
 }

@@ -5,7 +5,8 @@
  * txId, payload) with no promise or closure per request. Works over any
  * ByteChannel: the Unix socket (dom0) or a guest's ring.
  */
-import { openSocket, type ByteChannel } from '../client/channel.js';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { ByteChannel } from '../client/channel.js';
 import { XenStoreError } from '../client/errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import { FrameBatch } from '../protocol/encoder.js';
@@ -44,7 +45,7 @@ export class RawConn {
   static async socket(path: string): Promise<RawConn> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return new RawConn(await openSocket(path));
+        return new RawConn(await FastSocketChannel.open(path));
       } catch (e) {
         if (!(e instanceof XenStoreError) || e.code !== 'EAGAIN' || attempt >= 500) throw e;
         await new Promise((r) => setTimeout(r, Math.min(50, attempt)));
@@ -87,12 +88,73 @@ export class RawConn {
     this.channel.close();
   }
 
+  /**
+   * `chunk` may be a view into a buffer the channel reuses for its next read
+   * (FastSocketChannel): frames are handled before returning, and a partial
+   * frame left in the decoder is copied out of it.
+   */
   private onData(chunk: Buffer): void {
+    const fresh = this.decoder.buffered === 0; // then the decoder holds `chunk` itself, not a copy
     this.decoder.feed(chunk);
     for (let f = this.decoder.next(); f !== undefined; f = this.decoder.next()) {
       this.handler(f.type, f.reqId, f.txId, f.payload);
     }
+    const left = this.decoder.buffered;
+    if (fresh && left > 0) {
+      const tail = Buffer.from(chunk.subarray(chunk.length - left));
+      this.decoder.reset();
+      this.decoder.feed(tail);
+    }
     this.afterChunk();
+  }
+}
+
+/**
+ * A Unix-socket channel that reads with net's `onread` option: one reused
+ * buffer per connection and no stream machinery per read, which roughly
+ * halves the generator's cost per reply. The chunk handed on is only valid
+ * during the callback (RawConn copies what it keeps).
+ */
+export class FastSocketChannel implements ByteChannel {
+  private onData: (chunk: Buffer) => void = () => undefined;
+
+  private constructor(private readonly socket: Socket) {}
+
+  static open(path: string): Promise<FastSocketChannel> {
+    return new Promise((resolve, reject) => {
+      const buffer = Buffer.allocUnsafe(64 * 1024);
+      let ch: FastSocketChannel | undefined;
+      const socket = netConnect({
+        path,
+        onread: {
+          buffer,
+          callback: (n: number, buf: Uint8Array): boolean => {
+            ch?.onData(Buffer.from(buf.buffer, buf.byteOffset, n));
+            return true;
+          },
+        },
+      });
+      ch = new FastSocketChannel(socket);
+      socket.once('connect', () => resolve(ch));
+      socket.once('error', (e: NodeJS.ErrnoException) => reject(new XenStoreError(e.code ?? 'ECONNREFUSED', 'CONNECT', path, e.message)));
+    });
+  }
+
+  write(buf: Buffer): void {
+    this.socket.write(buf);
+  }
+
+  start(onData: (chunk: Buffer) => void, onClose: (err?: Error) => void): void {
+    this.onData = onData;
+    let error: Error | undefined;
+    this.socket.on('error', (e) => {
+      error = e;
+    });
+    this.socket.on('close', () => onClose(error));
+  }
+
+  close(): void {
+    this.socket.destroy();
   }
 }
 

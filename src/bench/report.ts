@@ -83,7 +83,7 @@ export function renderTable(rows: readonly Row[], meta: BenchMeta): string {
     last = r.scenario;
     body.push(rowCells(r));
   }
-  const head = `tsxenstored bench: ${meta.label} on ${meta.host.cpus} x ${meta.host.cpuModel}, node ${meta.host.node}, ${meta.createdAt}\n` +
+  const head = `tsxenstored bench: ${meta.label}${meta.commit === null || meta.label !== 'tsxenstored' ? '' : ` (${meta.commit})`} on ${meta.host.cpus} x ${meta.host.cpuModel}, node ${meta.host.node}, ${meta.createdAt}\n` +
     `window ${meta.options.durationS} s after ${meta.options.warmupS} s warm-up; latency p50/p99/max per request (transactions: start to commit, retries included)\n` +
     `daemon cpu: its CPU seconds in the window (100% = one core), cpu/op: per operation (transaction, event); gen cpu: the load generator's (all worker threads); other: the rest of the host's (disturbance)${meta.options.pinned ? '; daemon pinned to the last CPU, generator to the others' : ''}\n\n`;
   return head + formatTable(HEADER, body);

@@ -40,7 +40,7 @@ export interface Row {
   readonly errors: number;
   /** cpuUsPerOp: daemon CPU per counted operation (transaction, event), steadier than throughput on a busy host. */
   readonly daemon?: { readonly cpuS: number; readonly cpuPct: number; readonly cpuUsPerOp: number; readonly rssPeakKiB: number; readonly rssKiB: number };
-  readonly generator: { readonly cpuS: number; readonly cpuPct: number; readonly threads: number };
+  readonly generator: { readonly cpuS: number; readonly cpuPct: number; readonly cpuUsPerOp: number; readonly threads: number };
   /** CPU used on the host by other processes during the window (100% = one core): disturbance. */
   readonly otherCpuPct?: number;
   /** Scenario-specific figures (counter check, errors by errno, memory per node, ...). */
@@ -96,7 +96,7 @@ export function makeRow(step: StepResult, r: RowInput): Row {
     ...(r.firstTryRate === undefined ? {} : { firstTryRate: r.firstTryRate }),
     errors: (step.counters.errors ?? 0) + (step.counters.badValues ?? 0),
     ...(d === undefined ? {} : { daemon: { cpuS: d.cpuS, cpuPct: (100 * d.cpuS) / w, cpuUsPerOp: r.count > 0 ? (1e6 * d.cpuS) / r.count : Number.NaN, rssPeakKiB: d.rssPeakKiB, rssKiB: d.rssKiB } }),
-    generator: { cpuS: step.generatorCpuS, cpuPct: (100 * step.generatorCpuS) / w, threads: step.threads },
+    generator: { cpuS: step.generatorCpuS, cpuPct: (100 * step.generatorCpuS) / w, cpuUsPerOp: r.count > 0 ? (1e6 * step.generatorCpuS) / r.count : Number.NaN, threads: step.threads },
     ...(step.otherCpuS === undefined ? {} : { otherCpuPct: (100 * step.otherCpuS) / w }),
     extra: { ...errorExtras(step.counters), ...(r.extra ?? {}) },
   };

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { restoreState } from '../state/snapshot.js';
 import { DurableLog, type Recovered } from '../server/durable.js';
-import { adoptLiveState } from '../server/adopt.js';
+import { adoptClients, adoptLiveState, ringConnections } from '../server/adopt.js';
 import { LiveUpdater, type SimSidecar } from '../server/live-update.js';
 import type { Record as StateRecord } from '../state/stream.js';
 import { decodeStream } from '../state/stream.js';
@@ -159,10 +159,15 @@ async function main(): Promise<void> {
       fail(`cannot start the simulated Xen in ${simDir}: ${(e as Error).message}`);
     }
   }
-  const restoreFile = v.restore as string | undefined;
+  // A live update brings the whole state: --restore (from the original command line) does not apply.
+  const restoreFile = lu === undefined ? (v.restore as string | undefined) : undefined;
   if (restoreFile !== undefined) {
     try {
-      daemon.restore(restoreState(decodeStream(readFileSync(restoreFile)).records));
+      const records = decodeStream(readFileSync(restoreFile)).records;
+      const state = restoreState(records);
+      daemon.restore(state);
+      // Sockets died with the old daemon; guests' rings did not: their watches and transactions come back.
+      adoptClients(daemon, state, records, ringConnections(daemon, state));
     } catch (e) {
       await daemon.closeBackend();
       fail(`cannot restore from ${restoreFile}: ${(e as Error).message}`);
@@ -179,11 +184,14 @@ async function main(): Promise<void> {
   // The durable directory always starts from a snapshot of what we now hold.
   if (durable !== undefined && (recovered === undefined || restoreFile !== undefined)) durable.maybeSnapshot(daemon.store.root, true);
   const args = process.argv.slice(2);
-  const luAt = args.indexOf('--live-update-state');
-  if (luAt >= 0) args.splice(luAt, 2);
+  for (const flag of ['--live-update-state', '--restore']) {
+    const at = args.indexOf(flag);
+    if (at >= 0) args.splice(at, 2);
+  }
   daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });
   if (lu !== undefined) {
     logger.info(`live update: took over ${daemon.conns.size} connections from the previous daemon`);
+    sim?.takeOwnership();
     process.send?.('ready', () => process.disconnect?.());
   }
   const pidFile = v['pid-file'] as string | undefined;

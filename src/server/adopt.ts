@@ -8,7 +8,7 @@
 import type { NodeChange } from '../store/diff.js';
 import type { Perms } from '../store/perms.js';
 import type { SimXen } from '../sim/sim-xen.js';
-import { restoreState } from '../state/snapshot.js';
+import { restoreState, type RestoredState } from '../state/snapshot.js';
 import type { Record } from '../state/stream.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
@@ -16,16 +16,19 @@ import { watchSpec } from './handlers/watch.js';
 import type { SimSidecar } from './live-update.js';
 import type { UnixTransport } from './transport-unix.js';
 
-export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, sim: SimXen | undefined, records: readonly Record[], sidecar: SimSidecar): Promise<void> {
-  const s = restoreState(records);
-  daemon.restore(s);
-  for (const b of sidecar.bound) sim?.adoptBound(b.domid, b.port, b.fd);
-
+/** The ring connections of a restored state, by their connection id in the stream. */
+export function ringConnections(daemon: Daemon, s: RestoredState): Map<number, Connection> {
   const conns = new Map<number, Connection>();
   for (const c of s.connections) {
-    const conn = c.spec.kind === 'socket' ? (c.spec.fd >= 0 ? transport.adopt(c.spec.fd) : undefined) : daemon.ringConnection(c.spec.domid);
+    if (c.spec.kind !== 'ring') continue;
+    const conn = daemon.ringConnection(c.spec.domid);
     if (conn !== undefined) conns.set(c.connId, conn);
   }
+  return conns;
+}
+
+/** Gives the connections in `conns` back their watches and (doomed) open transactions. */
+export function adoptClients(daemon: Daemon, s: RestoredState, records: readonly Record[], conns: ReadonlyMap<number, Connection>): void {
   for (const w of s.watches) {
     const conn = conns.get(w.connId);
     if (conn === undefined) continue;
@@ -44,6 +47,17 @@ export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, s
     const conn = conns.get(t.connId);
     if (conn !== undefined) daemon.adoptTransaction(conn, t.txId, pending.get(`${t.connId}/${t.txId}`) ?? []);
   }
+}
+
+export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, sim: SimXen | undefined, records: readonly Record[], sidecar: SimSidecar): Promise<void> {
+  const s = restoreState(records);
+  daemon.restore(s);
+  for (const b of sidecar.bound) sim?.adoptBound(b.domid, b.port, b.fd);
+  const conns = ringConnections(daemon, s);
+  for (const c of s.connections) {
+    if (c.spec.kind === 'socket' && c.spec.fd >= 0) conns.set(c.connId, transport.adopt(c.spec.fd));
+  }
+  adoptClients(daemon, s, records, conns);
   const global = records.find((r): r is Extract<Record, { type: 'global' }> => r.type === 'global');
   await transport.listen(global !== undefined && global.rwSocketFd >= 0 ? global.rwSocketFd : undefined);
   for (const c of s.connections) {

@@ -10,6 +10,7 @@ import type { Frame } from '../protocol/decoder.js';
 import { FrameTooLongError } from '../protocol/decoder.js';
 import { errorPayload, XsError } from '../protocol/errno.js';
 import { Op, opName } from '../protocol/op.js';
+import { PAYLOAD_MAX } from '../protocol/limits.js';
 import { checkTree, compareCounts } from '../store/check.js';
 import { emptyRoot, type Node } from '../store/node.js';
 import { applyChanges, diffTrees, type NodeChange } from '../store/diff.js';
@@ -80,7 +81,7 @@ export class Daemon {
   private flushScheduled = false;
   private readonly durable: DurableLog | undefined;
   /** The root before the first unsynced commit of this turn (durable mode), to undo on a failed sync. */
-  private turnStart: Node | undefined;
+  private turnStart: { root: Node; rev: number } | undefined;
   private backend: DomainBackend | undefined;
   private readonly credit: ConflictCredit;
   private readonly rings = new Map<number, RingConnection>();
@@ -210,6 +211,12 @@ export class Daemon {
     }
   }
 
+  /** After a live update was abandoned: serve what every connection sent meanwhile. */
+  resumeAll(): void {
+    for (const c of [...this.conns]) if (!c.closed && !c.throttled) this.drain(c);
+    this.scheduleFlush();
+  }
+
   /** Marks a connection as having output for the next flush. */
   markDirty(conn: Connection): void {
     this.dirty.add(conn);
@@ -248,8 +255,12 @@ export class Daemon {
       log.sync();
     } catch (e) {
       this.logger.error(`durable log: ${(e as Error).message}; undoing this turn's commits`);
-      this.store.reset(before, checkTree(before).counts);
-      for (const c of [...this.dirty]) this.disconnect(c, 'the commit could not be made durable; nothing was acknowledged');
+      this.store.reset(before.root, checkTree(before.root).counts);
+      this.history.rollback(before.rev);
+      for (const c of [...this.dirty]) {
+        c.out.clear(); // not one answer of this turn may leave
+        this.disconnect(c, 'the commit could not be made durable; nothing was acknowledged');
+      }
       this.dirty.clear();
       return false;
     }
@@ -263,9 +274,10 @@ export class Daemon {
 
   /** Called whenever the live root changed from `before`: durability and history. */
   private committed(before: Node, info: CommitInfo): void {
+    const rev = this.history.head;
     if (this.settings.history > 0) this.history.record(info, this.store.root);
     if (this.durable === undefined) return;
-    this.turnStart ??= before;
+    this.turnStart ??= { root: before, rev };
     this.durable.append(diffTrees(before, this.store.root));
   }
 
@@ -354,6 +366,13 @@ export class Daemon {
 
   /** Commits `txn`; on success its changes are announced. False means EAGAIN. */
   commit(conn: Connection, txn: Transaction): boolean {
+    // Quotas were checked against the store as the transaction saw it; other
+    // commits since may have used the room (XSA-326): check again now.
+    if (!conn.caller.privileged) {
+      for (const [domid, d] of txn.delta) {
+        if (d > 0 && domid !== 0 && this.store.usage(domid) + d > this.quota(domid, 'nodes')) throw new XsError('ENOSPC', `committing would put domain ${domid} over its node quota`);
+      }
+    }
     const out = commit(this.store, txn, this.conflict, (t) => this.replay(conn, t));
     if (!out.ok) {
       this.stats.conflicts++;
@@ -444,10 +463,22 @@ export class Daemon {
       this.watches.match(c.path.comps, c.removed, (w, below) => {
         const conn = w.owner;
         if (conn.closed || !canRead(c.perms, conn.caller)) return;
-        conn.event(below ? w.path : w.relative ? relativeTo(abs, conn.home) : abs, w.token);
-        this.dirty.add(conn);
+        this.queueEvent(conn, below ? w.path : w.relative ? relativeTo(abs, conn.home) : abs, w.token);
       });
     }
+  }
+
+  /**
+   * Queues one event, within bounds: an event that would exceed the payload
+   * limit is dropped (as the C daemon does), and a connection whose backlog is
+   * already past its hard bound gets no more (it is dropped at the next flush).
+   */
+  private queueEvent(conn: Connection, path: string, token: string): void {
+    if (Buffer.byteLength(path, 'latin1') + Buffer.byteLength(token, 'latin1') + 2 > PAYLOAD_MAX) return;
+    const hard = conn.caller.privileged ? this.settings['connection-hard-bytes'] : this.settings['domain-output-bytes'];
+    this.dirty.add(conn);
+    if (conn.queuedBytes > hard) return;
+    conn.event(path, token);
   }
 
   /** Fires a special watch (@introduceDomain, @releaseDomain) for those allowed. */
@@ -456,8 +487,7 @@ export class Daemon {
     for (const w of this.watches.matchSpecial(name)) {
       const conn = w.owner;
       if (conn.closed || !canRead(perms, conn.caller)) continue;
-      conn.event(w.path, w.token);
-      this.dirty.add(conn);
+      this.queueEvent(conn, w.path, w.token);
     }
   }
 

@@ -23,6 +23,8 @@ import { decodeStream, encodeStream, StreamError, type Record } from '../state/s
 import { checkTree } from '../store/check.js';
 
 const MAGIC = 0x474c5358; // "XSLG" little-endian
+/** Implementation-specific "quota" in the snapshot: the last log sequence number it contains. */
+const SEQ_NAME = 'tsxenstored-log-seq';
 const HEAD = 12;
 
 export interface Recovered {
@@ -63,13 +65,19 @@ export class DurableLog {
   /** Loads DIR's snapshot and log. Undefined if DIR holds no state yet. */
   recover(): Recovered | undefined {
     let root: Node | undefined;
+    // Log entries up to this sequence number are already in the snapshot (a crash
+    // between writing a snapshot and emptying the log leaves them behind).
+    let snapSeq = 0;
     if (existsSync(this.snapshotPath)) {
       try {
-        root = restoreState(decodeStream(readFileSync(this.snapshotPath)).records).root;
+        const records = decodeStream(readFileSync(this.snapshotPath)).records;
+        root = restoreState(records).root;
+        for (const r of records) if (r.type === 'global-quota') for (const [n, v] of r.global) if (n === SEQ_NAME) snapSeq = v;
       } catch (e) {
         throw new Error(`${this.snapshotPath}: ${(e as Error).message}`);
       }
     }
+    this.seq = snapSeq;
     const log = readFileSync(this.logPath);
     let pos = 0;
     let entries = 0;
@@ -100,6 +108,12 @@ export class DurableLog {
         const where = e instanceof StreamError ? pos + HEAD + e.offset : pos;
         throw new Error(`${this.logPath}, byte ${where}: ${(e as Error).message}`);
       }
+      const entrySeq = records.find((r): r is Extract<Record, { type: 'node' }> => r.type === 'node')?.txId ?? 0;
+      if (entrySeq <= snapSeq) {
+        entries++;
+        pos = end;
+        continue;
+      }
       const changes: NodeChange[] = [];
       for (const r of records) {
         if (r.type !== 'node') continue;
@@ -111,7 +125,7 @@ export class DurableLog {
       } catch (e) {
         throw new Error(`${this.logPath}, byte ${pos}: ${(e as Error).message}`);
       }
-      this.seq = Math.max(this.seq, records.find((r): r is Extract<Record, { type: 'node' }> => r.type === 'node')?.txId ?? 0);
+      this.seq = Math.max(this.seq, entrySeq);
       entries++;
       pos = end;
     }
@@ -169,7 +183,8 @@ export class DurableLog {
     const tmp = `${this.snapshotPath}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      const data = encodeStream(nodeRecords(root));
+      const seq: Record = { type: 'global-quota', perDomain: [], global: [[SEQ_NAME, this.seq]] };
+      const data = encodeStream([seq, ...nodeRecords(root)]);
       let off = 0;
       while (off < data.length) off += writeSync(fd, data, off, data.length - off);
       fsyncSync(fd);

@@ -189,6 +189,6 @@ export class LiveUpdater {
     this.running = false;
     for (const r of daemon.ringConnections().values()) r.kick();
     daemon.markDirty(held.conn);
-    daemon.flush();
+    daemon.resumeAll();
   }
 }

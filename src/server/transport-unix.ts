@@ -99,8 +99,10 @@ export class UnixTransport {
    */
   freeze(frozen: boolean): void {
     for (const [conn, s] of this.accepted) {
+      const state = (s as unknown as { _readableState: { reading: boolean } })._readableState;
       if (!frozen) {
         s.resume();
+        s.read(0); // restart reading at the handle
         continue;
       }
       s.pause();
@@ -109,7 +111,9 @@ export class UnixTransport {
         handle.reading = false;
         handle.readStop();
       }
+      // While state.reading is set, read() only hands out what is buffered.
       for (let chunk = s.read() as Buffer | null; chunk !== null; chunk = s.read() as Buffer | null) conn.decoder.feed(chunk);
+      state.reading = false; // so that a thaw asks the handle to read again
     }
   }
 

@@ -32,11 +32,19 @@ export class SimXen implements DomainBackend {
 
   /** Inherited from the previous daemon (live update): the listener's fd. */
   inheritedServerFd: number | undefined;
+  /** Whether closing may remove evtchn.sock: not while a previous daemon may still use it. */
+  private ownsPath = true;
+
+  /** Called once a live update has completed: the socket file is ours now. */
+  takeOwnership(): void {
+    this.ownsPath = true;
+  }
 
   async start(events: DomainEvents): Promise<void> {
     this.events = events;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = evtchnPath(this.dir);
+    this.ownsPath = this.inheritedServerFd === undefined;
     if (this.inheritedServerFd === undefined) {
       try {
         if (statSync(path).isSocket()) unlinkSync(path);
@@ -173,6 +181,7 @@ export class SimXen implements DomainBackend {
     const server = this.server;
     this.server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!this.ownsPath) return;
     try {
       unlinkSync(evtchnPath(this.dir));
     } catch {

@@ -13,7 +13,7 @@ import { childGet } from '../store/children.js';
 import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
 import type { Connection } from '../server/connection.js';
 import type { Domains } from '../server/domains.js';
-import { ACCESS_READ, ACCESS_WRITE, DOMID_INVALID, StreamError, type Record } from './stream.js';
+import { ACCESS_READ, ACCESS_WRITE, DOMID_INVALID, recordOffset, StreamError, type Record } from './stream.js';
 
 export interface StateSource {
   readonly root: Node;
@@ -105,6 +105,7 @@ export function restoreState(records: readonly Record[]): RestoredState {
   let index = 0;
   for (const r of records) {
     index++;
+    const at = recordOffset(r) ?? 0;
     switch (r.type) {
       case 'global-quota':
         for (const [name, v] of [...r.perDomain, ...r.global]) if (isSettingName(name)) settings[name] = v;
@@ -117,11 +118,11 @@ export function restoreState(records: readonly Record[]): RestoredState {
         connections.push(r);
         break;
       case 'watch':
-        if (!connIds.has(r.connId)) throw new StreamError(0, `record ${index}: watch for unknown connection ${r.connId}`);
+        if (!connIds.has(r.connId)) throw new StreamError(at, `record ${index}: watch for unknown connection ${r.connId}`);
         watches.push(r);
         break;
       case 'transaction':
-        if (!connIds.has(r.connId)) throw new StreamError(0, `record ${index}: transaction for unknown connection ${r.connId}`);
+        if (!connIds.has(r.connId)) throw new StreamError(at, `record ${index}: transaction for unknown connection ${r.connId}`);
         transactions.push(r);
         break;
       case 'node': {
@@ -132,11 +133,11 @@ export function restoreState(records: readonly Record[]): RestoredState {
           root = makeNode('', r.value, perms, 0, root?.children);
           break;
         }
-        if (root === undefined) throw new StreamError(0, `record ${index}: node ${r.path} before the root`);
+        if (root === undefined) throw new StreamError(at, `record ${index}: node ${r.path} before the root`);
         let parent: Node | undefined = root;
         for (let i = 0; i < cs.length - 1 && parent !== undefined; i++) parent = childGet(parent.children, cs[i]!);
-        if (parent === undefined) throw new StreamError(0, `record ${index}: node ${r.path} before its parent`);
-        if (childGet(parent.children, cs[cs.length - 1]!) !== undefined) throw new StreamError(0, `record ${index}: node ${r.path} twice`);
+        if (parent === undefined) throw new StreamError(at, `record ${index}: node ${r.path} before its parent`);
+        if (childGet(parent.children, cs[cs.length - 1]!) !== undefined) throw new StreamError(at, `record ${index}: node ${r.path} twice`);
         root = putChild(root, cs, cs.length, makeNode(cs[cs.length - 1]!, r.value.length === 0 ? EMPTY_VALUE : r.value, perms, 0), 0);
         break;
       }

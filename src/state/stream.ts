@@ -317,6 +317,13 @@ function decodeBody(type: number, r: Reader, version: number): Record | undefine
   }
 }
 
+const offsets = new WeakMap<Record, number>();
+
+/** Where a record decoded by decodeStream started in its stream (for error messages). */
+export function recordOffset(r: Record): number | undefined {
+  return offsets.get(r);
+}
+
 /** Decodes a whole stream; throws StreamError unless it is complete and well formed. */
 export function decodeStream(buf: Buffer): { version: number; records: Record[] } {
   if (buf.length < 16) throw new StreamError(0, 'shorter than the 16-byte header');
@@ -343,6 +350,7 @@ export function decodeStream(buf: Buffer): { version: number; records: Record[] 
     const rec = decodeBody(type, r, version);
     if (rec !== undefined) {
       if (r.offset !== bodyStart + len) throw new StreamError(r.offset, `record of type ${type} has ${bodyStart + len - r.offset} unexplained trailing bytes`);
+      offsets.set(rec, pos);
       records.push(rec);
     }
     pos = Math.min(next, buf.length);

@@ -31,6 +31,7 @@ export class History {
   private readonly slots: Array<Revision | undefined>;
   private readonly capacity: number;
   private next = 0;
+  private first = 0;
 
   constructor(
     readonly limit: number,
@@ -45,7 +46,16 @@ export class History {
   private push(info: CommitInfo, root: Node): Revision {
     const r: Revision = { time: info.time, domid: info.domid, conn: info.conn, txId: info.txId, op: info.op, baseRev: info.baseRev, rev: this.next++, root };
     this.slots[r.rev % this.capacity] = r;
+    if (this.next - this.first > this.capacity) this.first = this.next - this.capacity;
     return r;
+  }
+
+  /** Forgets every revision after `rev` (their commits were undone). */
+  rollback(rev: number): void {
+    if (rev >= this.head || rev < this.first) return;
+    // The undone revisions overwrote the slots of the oldest ones.
+    this.first = Math.max(this.first, this.next - this.capacity);
+    this.next = rev + 1;
   }
 
   record(info: CommitInfo, root: Node): Revision {
@@ -58,11 +68,11 @@ export class History {
   }
 
   get oldest(): number {
-    return Math.max(0, this.next - this.capacity);
+    return this.first;
   }
 
   get(rev: number): Revision | undefined {
-    if (rev < this.oldest || rev >= this.next) return undefined;
+    if (rev < this.first || rev >= this.next) return undefined;
     return this.slots[rev % this.capacity];
   }
 

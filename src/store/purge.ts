@@ -25,7 +25,7 @@ export function purgeDomain(state: TreeState, domid: number, keepOwned: boolean)
     const perms = withoutDomain(node.perms, domid);
     if (perms !== node.perms) {
       out = withPerms(node, perms, gen);
-      state.account(node, out);
+      if (comps.length > 0) state.account(node, out); // the root is nobody's node
       state.changed({ path: pathOf(comps.slice()), perms, removed: false });
     }
     let children: Children = out.children;

@@ -1,0 +1,100 @@
+/**
+ * A quick end-to-end run of `tsxenstored bench` against daemons it starts
+ * itself: the JSON must hold every expected row with sane values. No timing
+ * thresholds: only that things happened and that the books balance.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readResults, type BenchResults } from '../../src/bench/json.js';
+import type { Row } from '../../src/bench/result.js';
+import { daemonScript, explain, run, type RunResult } from '../helpers/daemon.js';
+
+describe('tsxenstored bench --quick (latency, vmstart, watch)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-e2e-'));
+  const json = join(dir, 'r.json');
+  const svg = join(dir, 'c.svg');
+  const table = join(dir, 't.txt');
+  let r: RunResult;
+  let res: BenchResults;
+
+  before(async () => {
+    r = await run(process.execPath, [daemonScript(), 'bench', '--quick', '--scenarios', 'latency,vmstart,watch', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
+    assert.equal(r.code, 0, explain('bench', r));
+    res = readResults(json);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const rows = (scenario: string, variant?: string, mode?: string): Row[] =>
+    res.rows.filter((x) => x.scenario === scenario && (variant === undefined || x.variant === variant) && (mode === undefined || x.mode === mode));
+
+  it('ran the selected scenarios and nothing else, without failures', () => {
+    assert.deepEqual(res.failures, []);
+    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch']);
+    assert.equal(res.meta.options.quick, true);
+  });
+
+  it('every row has a throughput, CPU figures and no errors', () => {
+    for (const x of res.rows) {
+      assert.ok(x.throughput > 0, `${x.scenario} ${x.variant} ${x.mode} n=${x.n}: throughput ${x.throughput}`);
+      assert.ok(x.count > 0);
+      assert.ok(x.windowS > 0);
+      assert.equal(x.errors, 0, `${x.scenario} ${x.variant}: ${JSON.stringify(x.extra)}`);
+      assert.ok(x.daemon !== undefined && x.daemon.cpuS >= 0 && x.daemon.rssPeakKiB > 0, 'daemon CPU and RSS are sampled');
+      assert.ok(x.generator.cpuS >= 0 && x.generator.threads >= 1);
+    }
+  });
+
+  it('latency: READ, WRITE and DIRECTORY on one connection, with percentiles in order', () => {
+    assert.deepEqual(rows('latency').map((x) => x.variant), ['READ', 'WRITE', 'DIRECTORY']);
+    for (const x of rows('latency')) {
+      assert.equal(x.n, 1);
+      const l = x.latencyUs;
+      assert.ok(l !== undefined && l.p50 > 0 && l.p50 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
+    }
+  });
+
+  it('vmstart: both modes at every K; disjoint transactions never see EAGAIN when coalescing', () => {
+    const coalesce = rows('vmstart', 'vmstart', 'coalesce');
+    const strict = rows('vmstart', 'vmstart', 'strict');
+    assert.deepEqual(coalesce.map((x) => x.n), [1, 10]);
+    assert.deepEqual(strict.map((x) => x.n), [1, 10]);
+    for (const x of coalesce) {
+      assert.equal(x.eagainRate, 0, `K=${x.n}`);
+      assert.equal(x.extra.eagain, 0);
+      assert.equal(x.firstTryRate, 1);
+    }
+    for (const x of [...coalesce, ...strict]) assert.ok(x.latencyUs !== undefined && x.latencyUs.p99 > 0);
+    // One client alone never conflicts, whatever the mode.
+    assert.equal(strict[0]?.eagainRate, 0);
+  });
+
+  it('hotkey: the shared counter ends equal to the number of commits, in both modes', () => {
+    const hot = rows('hotkey');
+    assert.deepEqual([...new Set(hot.map((x) => x.mode))], ['coalesce', 'strict']);
+    assert.deepEqual([...new Set(hot.map((x) => x.variant))], ['hotkey', 'counter']);
+    for (const x of hot) {
+      assert.equal(x.extra.counterOk, true, `${x.variant} ${x.mode} K=${x.n}: ${JSON.stringify(x.extra)}`);
+      assert.equal(x.extra.counterAfter, x.extra.counterExpected);
+    }
+  });
+
+  it('watch: events arrive at the watchers', () => {
+    const w = rows('watch', 'events');
+    assert.equal(w.length, 1);
+    const x = w[0]!;
+    assert.ok(x.count > 0);
+    assert.ok(typeof x.extra.writesPerS === 'number' && x.extra.writesPerS > 0);
+    assert.ok(typeof x.extra.deliveredPerWrite === 'number' && x.extra.deliveredPerWrite > 0);
+  });
+
+  it('wrote the chart and the table, and printed the table', () => {
+    assert.ok(existsSync(svg));
+    assert.match(readFileSync(svg, 'utf8'), /^<svg/);
+    const t = readFileSync(table, 'utf8');
+    assert.ok(t.includes('vmstart') && t.includes('counter exact'));
+    assert.ok(r.stdout.includes('scenario'));
+  });
+});
