@@ -14,6 +14,16 @@ type Command = { readonly usage: string; readonly run: (d: Daemon, args: string[
 
 const text = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
 
+/** Writes a file for a command (on the daemon's host); a failure is EIO. */
+function writeOut(file: string, data: string | Buffer): string {
+  try {
+    writeFileSync(file, data);
+  } catch (e) {
+    throw new XsError('EIO', String(e));
+  }
+  return 'OK';
+}
+
 const COMMANDS: Record<string, Command> = {
   help: { usage: '', run: () => Object.entries(COMMANDS).map(([n, c]) => `${n}\t${c.usage}`).join('\n') + '\n' },
   check: {
@@ -44,12 +54,7 @@ const COMMANDS: Record<string, Command> = {
     run: (d, a) => {
       const report = d.memoryReport();
       if (a[0] === undefined || a[0] === '') return report;
-      try {
-        writeFileSync(a[0], report);
-      } catch (e) {
-        throw new XsError('EIO', String(e));
-      }
-      return 'OK';
+      return writeOut(a[0], report);
     },
   },
   quota: {
@@ -81,12 +86,7 @@ const COMMANDS: Record<string, Command> = {
     usage: '<file>',
     run: (d, a) => {
       if (a[0] === undefined || a[0] === '') throw new XsError('EINVAL', 'dump needs a file name');
-      try {
-        writeFileSync(a[0], d.dumpStream());
-      } catch (e) {
-        throw new XsError('EIO', String(e));
-      }
-      return 'OK';
+      return writeOut(a[0], d.dumpStream());
     },
   },
   print: {
