@@ -284,6 +284,11 @@ async function isolationArgs(dir: string, args: readonly string[]): Promise<stri
   return [];
 }
 
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of started) c.kill('SIGKILL');
+});
+
 /** Starts the built daemon on a fresh socket and waits until the socket accepts. */
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
   const script = daemonScript();
@@ -295,6 +300,14 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, XENSTORED_PATH: socket },
   });
+  // A daemon a test forgot to stop (or one a live update started, which
+  // inherits nothing from us) must not keep the test file's process alive:
+  // don't wait for it, and kill what is left when the file ends.
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   let log = '';
   const collect = (d: Buffer): void => {
     if (log.length < LOG_CAP) log += d.toString('utf8');
