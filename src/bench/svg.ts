@@ -26,6 +26,25 @@ export interface Panel {
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
+/** A series' look: a palette colour, dashed on the second pass through the palette. */
+export interface Style {
+  readonly color: string;
+  readonly dash: boolean;
+}
+
+/** Plot area height of a panel; the legend goes below it. */
+const PLOT_H = 250;
+const LEGEND_LINE = 14;
+
+function legendColumns(p: Panel): number {
+  return p.series.some((s) => s.label.length > 34) ? 1 : 2;
+}
+
+/** Height a panel needs: title, plot, axis labels, and its legend. */
+export function panelHeight(p: Panel): number {
+  return 28 + PLOT_H + 44 + Math.ceil(p.series.length / legendColumns(p)) * LEGEND_LINE + 8;
+}
+
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
@@ -50,13 +69,13 @@ export function logTicks(lo: number, hi: number): number[] {
 const f = (n: number): string => n.toFixed(1);
 
 /** One panel at (x, y) of size w x h. */
-export function renderPanel(p: Panel, x: number, y: number, w: number, h: number, colorOf: (label: string) => string): string {
+export function renderPanel(p: Panel, x: number, y: number, w: number, styleOf: (label: string) => Style): string {
   const pts = p.series.flatMap((s) => s.points).filter((q) => q.x > 0 && q.y > 0 && Number.isFinite(q.x) && Number.isFinite(q.y));
   const out: string[] = [`<g transform="translate(${x},${y})">`, `<text x="${w / 2}" y="16" text-anchor="middle" class="title">${escapeXml(p.title)}</text>`];
   const left = 58;
   const top = 28;
   const right = w - 12;
-  const bottom = h - 74;
+  const bottom = top + PLOT_H;
   out.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" class="frame"/>`);
   if (pts.length === 0) {
     out.push(`<text x="${(left + right) / 2}" y="${(top + bottom) / 2}" text-anchor="middle" class="note">no data</text>`, '</g>');
@@ -82,16 +101,16 @@ export function renderPanel(p: Panel, x: number, y: number, w: number, h: number
   }
   out.push(`<text x="${(left + right) / 2}" y="${bottom + 30}" text-anchor="middle" class="axis">${escapeXml(p.xLabel)}</text>`);
   out.push(`<text transform="translate(14,${(top + bottom) / 2}) rotate(-90)" text-anchor="middle" class="axis">${escapeXml(p.yLabel)}</text>`);
+  const cols = legendColumns(p);
   p.series.forEach((s, i) => {
-    const color = colorOf(s.label);
+    const { color, dash } = styleOf(s.label);
+    const dashAttr = dash ? ' stroke-dasharray="6,3"' : '';
     const good = s.points.filter((q) => q.x > 0 && q.y > 0 && Number.isFinite(q.x) && Number.isFinite(q.y)).sort((a, b) => a.x - b.x);
-    if (good.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${good.map((q) => `${f(lx(q.x))},${f(ly(q.y))}`).join(' ')}"/>`);
+    if (good.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dashAttr} points="${good.map((q) => `${f(lx(q.x))},${f(ly(q.y))}`).join(' ')}"/>`);
     for (const q of good) out.push(`<circle cx="${f(lx(q.x))}" cy="${f(ly(q.y))}" r="3" fill="${color}"><title>${escapeXml(`${s.label}: ${tickLabel(q.x)} -> ${+q.y.toPrecision(4)}`)}</title></circle>`);
-    const col = i % 2;
-    const row = Math.floor(i / 2);
-    const lxp = left + col * ((right - left) / 2);
-    const lyp = bottom + 44 + row * 14;
-    out.push(`<rect x="${lxp}" y="${lyp - 8}" width="10" height="3" fill="${color}"/><text x="${lxp + 14}" y="${lyp}" class="legend">${escapeXml(s.label)}</text>`);
+    const lxp = left + (i % cols) * ((right - left) / cols);
+    const lyp = bottom + 44 + Math.floor(i / cols) * LEGEND_LINE;
+    out.push(`<line x1="${lxp}" y1="${lyp - 4}" x2="${lxp + 12}" y2="${lyp - 4}" stroke="${color}" stroke-width="3"${dashAttr}/><text x="${lxp + 16}" y="${lyp}" class="legend">${escapeXml(s.label)}</text>`);
   });
   out.push('</g>');
   return out.join('\n');
@@ -100,21 +119,28 @@ export function renderPanel(p: Panel, x: number, y: number, w: number, h: number
 /** Panels two to a line, under a title. */
 export function renderPanels(panels: readonly Panel[], title: string, subtitle = ''): string {
   const w = 480;
-  const h = 360;
   const cols = 2;
-  const lines = Math.max(1, Math.ceil(panels.length / cols));
-  const width = cols * w;
-  const height = 50 + lines * h;
-  const colors = new Map<string, string>();
-  const colorOf = (label: string): string => {
-    let c = colors.get(label);
-    if (c === undefined) {
-      c = PALETTE[colors.size % PALETTE.length]!;
-      colors.set(label, c);
+  // Each line of panels (one family) gets its own colours: its two panels share labels.
+  let styles = new Map<string, Style>();
+  const styleOf = (label: string): Style => {
+    let st = styles.get(label);
+    if (st === undefined) {
+      const i = styles.size;
+      st = { color: PALETTE[i % PALETTE.length]!, dash: Math.floor(i / PALETTE.length) % 2 === 1 };
+      styles.set(label, st);
     }
-    return c;
+    return st;
   };
-  const body = panels.map((p, i) => renderPanel(p, (i % cols) * w, 50 + Math.floor(i / cols) * h, w, h, colorOf));
+  const body: string[] = [];
+  let y = 50;
+  for (let i = 0; i < panels.length; i += cols) {
+    const line = panels.slice(i, i + cols);
+    styles = new Map<string, Style>();
+    line.forEach((p, j) => body.push(renderPanel(p, j * w, y, w, styleOf)));
+    y += Math.max(...line.map(panelHeight));
+  }
+  const width = cols * w;
+  const height = Math.max(y, 100);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     '<style>.title{font-size:13px;font-weight:bold}.axis{font-size:11px}.tick{font-size:10px;fill:#444}.legend{font-size:10px}.note{font-size:12px;fill:#888}.frame{fill:none;stroke:#888}.grid{stroke:#e4e4e4}</style>',
@@ -150,8 +176,10 @@ const FAMILIES: readonly Family[] = [
 
 function seriesName(r: Row, label: string, several: boolean): string {
   const variant = r.depth !== undefined && r.depth > 1 ? `${r.variant} x${r.depth}` : r.variant;
+  // Comparing, the column label already names the mode.
+  if (several) return `${label}: ${variant}`;
   const mode = r.mode === 'native' || r.mode === 'default' ? '' : ` ${r.mode}`;
-  return `${several ? `${label}: ` : ''}${variant}${mode}`;
+  return `${variant}${mode}`;
 }
 
 /** The chart of one run (one set) or of several runs compared. */
