@@ -145,7 +145,8 @@ export class Daemon {
   writable(conn: Connection): void {
     if (conn.closed || !conn.throttled) return;
     if (conn.queuedBytes > this.settings['connection-soft-bytes'] / 2) return;
-    if (!conn.caller.privileged && this.credit.waitMs(conn.caller.domid) > 0) return void setTimeout(() => this.writable(conn), this.credit.waitMs(conn.caller.domid)).unref();
+    const wait = conn.caller.privileged ? 0 : this.credit.waitMs(conn.caller.domid);
+    if (wait > 0) return void setTimeout(() => this.writable(conn), wait).unref();
     if (!conn.caller.privileged && conn.queuedFrames >= this.quota(conn.caller.domid, 'outstanding')) return;
     conn.throttled = false;
     conn.sink.resume();

@@ -7,6 +7,7 @@ import { mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { Connection, Sink } from './connection.js';
+import { fdOf } from './fd.js';
 import type { Daemon } from './daemon.js';
 
 export const DEFAULT_SOCKET = '/var/run/xenstored/socket';
@@ -82,13 +83,12 @@ export class UnixTransport {
 
   /** File descriptors to hand to the next daemon: the listener and each connection's socket. */
   handles(): { listener: number | undefined; conns: Map<Connection, number> } {
-    const fdOf = (h: unknown): number | undefined => (h as { fd?: number } | null)?.fd;
     const conns = new Map<Connection, number>();
     for (const [c, s] of this.accepted) {
-      const fd = fdOf((s as unknown as { _handle: unknown })._handle);
-      if (fd !== undefined && fd >= 0) conns.set(c, fd);
+      const fd = fdOf(s);
+      if (fd !== undefined) conns.set(c, fd);
     }
-    return { listener: fdOf((this.server as unknown as { _handle: unknown } | undefined)?._handle), conns };
+    return { listener: fdOf(this.server), conns };
   }
 
   /**

@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import type { DomainBackend, DomainEvents, DomainLink } from '../server/backend.js';
+import { fdOf } from '../server/fd.js';
 import { PAGE_SIZE } from '../ring/layout.js';
 import { NOTIFY, parseCommand } from './evtchn.js';
 import { descriptorPath, evtchnPath, pagePath, type GuestDescriptor } from './layout.js';
@@ -67,13 +68,12 @@ export class SimXen implements DomainBackend {
 
   /** Event-channel file descriptors to hand to the next daemon: the listener and each bound guest. */
   handles(): { listener: number | undefined; bound: Array<{ domid: number; port: number; fd: number }> } {
-    const fdOf = (h: unknown): number | undefined => (h as { fd?: number } | null)?.fd;
     const bound: Array<{ domid: number; port: number; fd: number }> = [];
     for (const b of this.bindings.values()) {
-      const fd = b.socket === undefined ? undefined : fdOf((b.socket as unknown as { _handle: unknown })._handle);
-      if (fd !== undefined && fd >= 0) bound.push({ domid: b.domid, port: b.port, fd });
+      const fd = fdOf(b.socket);
+      if (fd !== undefined) bound.push({ domid: b.domid, port: b.port, fd });
     }
-    return { listener: fdOf((this.server as unknown as { _handle: unknown } | undefined)?._handle), bound };
+    return { listener: fdOf(this.server), bound };
   }
 
   /** Stops (or restarts) reading guests' notifications. */
