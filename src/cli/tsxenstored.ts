@@ -174,6 +174,19 @@ async function main(): Promise<void> {
     }
     logger.info(`restored the state from ${restoreFile}`);
   }
+  // The durable directory starts from a snapshot of what we now hold, written
+  // before the first client can connect (so a disk that is already full is a
+  // clear start-up error, never a crash under load).
+  const firstSnapshot = async (): Promise<void> => {
+    if (durable === undefined || (recovered !== undefined && restoreFile === undefined)) return;
+    try {
+      durable.maybeSnapshot(daemon.store.root, true);
+    } catch (e) {
+      await daemon.closeBackend();
+      fail(`cannot write the first snapshot in ${durableDir}: ${(e as Error).message}`);
+    }
+  };
+  if (lu === undefined) await firstSnapshot();
   try {
     if (lu !== undefined) await adoptLiveState(daemon, transport, sim, lu.records, lu.sidecar);
     else await transport.listen();
@@ -181,8 +194,8 @@ async function main(): Promise<void> {
     await daemon.closeBackend();
     fail(lu !== undefined ? `cannot take over from the previous daemon: ${(e as Error).message}` : `cannot listen on ${path}: ${(e as Error).message}`);
   }
-  // The durable directory always starts from a snapshot of what we now hold.
-  if (durable !== undefined && (recovered === undefined || restoreFile !== undefined)) durable.maybeSnapshot(daemon.store.root, true);
+  // A live update's state is only in the store once it is adopted.
+  if (lu !== undefined) await firstSnapshot();
   const args = process.argv.slice(2);
   for (const flag of ['--live-update-state', '--restore']) {
     const at = args.indexOf(flag);

@@ -11,7 +11,7 @@
  * stream whose NODE_DATA records describe the commit as a pending transaction
  * (conn-id 1, tx-id = sequence number; perm-count 0 = node deleted).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { NodeChange } from '../store/diff.js';
@@ -188,9 +188,13 @@ export class DurableLog {
       let off = 0;
       while (off < data.length) off += writeSync(fd, data, off, data.length - off);
       fsyncSync(fd);
-    } finally {
+    } catch (e) {
+      // A half-written snapshot only takes the space the log needs.
       closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw e;
     }
+    closeSync(fd);
     renameSync(tmp, this.snapshotPath);
     const dfd = openSync(this.dir, 'r');
     try {

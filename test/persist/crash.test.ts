@@ -22,7 +22,7 @@ import { encodeStream } from '../../src/state/stream.js';
 import { diffTrees } from '../../src/store/diff.js';
 import type { Node } from '../../src/store/node.js';
 import { rng, tsx } from '../helpers/cli.js';
-import { startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { canConnect, daemonScript, explain, run, startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 import { assertSameTree, buildStore, cleanupTempDirs, killAndWait, mountTmpfs, scriptArb, sleep, tempDir, unmount, type StoreStep } from '../helpers/persist.js';
 import fc from 'fast-check';
 
@@ -444,7 +444,10 @@ describe('durable daemon: disk full', () => {
       try {
         d = await startDaemon({ args: ['--no-sim', '--durable', join(mnt, 'durable')] });
         fillDisk(mnt);
-        const attempts = await writeUntilRefused(d, '/ack');
+        const daemon = d;
+        const attempts = await writeUntilRefused(d, '/ack').catch((e: unknown) => {
+          throw new Error(`${String(e)}\n--- daemon log ---\n${daemon.log()}`);
+        });
         const refused = attempts[attempts.length - 1]!;
         assert.equal(refused.ok, false, `${refused.key} was answered OK but is not in the store`);
         assert.ok(isConnectionLoss(refused.error), String(refused.error));
@@ -454,6 +457,27 @@ describe('durable daemon: disk full', () => {
       }
     },
   );
+
+  test('a daemon started on a full disk says so and exits; it never listens and then crashes', { timeout: 60_000 }, async (t) => {
+    const mnt = tempDir('tsxs-tmpfs-');
+    const why = mountTmpfs(mnt, '64k');
+    if (why !== undefined) {
+      t.skip(`cannot mount a small tmpfs here (${why})`);
+      return;
+    }
+    try {
+      // The snapshot of even a fresh store needs more than the few bytes left.
+      fillDisk(mnt);
+      const socket = join(mnt, 'never');
+      const r = await run(process.execPath, [daemonScript(), '--no-sim', '--socket', socket, '--durable', join(mnt, 'durable')]);
+      assert.notEqual(r.code, 0, explain('tsxenstored', r));
+      assert.match(r.stderr, /cannot (write the first snapshot|recover) .*ENOSPC/, explain('tsxenstored', r));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'a clear message, not a stack trace');
+      assert.equal(await canConnect(socket), false, 'it never accepted a client');
+    } finally {
+      unmount(mnt);
+    }
+  });
 
   test(
     'a commit the disk refused does not appear in the history either',
