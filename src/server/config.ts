@@ -34,6 +34,7 @@ export const SETTINGS = [
   { name: 'conflict-rate', descr: 'Conflict credit a guest regains per second (0: no conflict credit)', def: 2, quota: false },
   { name: 'domain-output-bytes', descr: 'Queued output (replies and watch events) at which a guest connection is dropped', def: 1024 * 1024, quota: false },
   { name: 'history', descr: 'Committed revisions kept for tsxenstore log/diff/read --at and Git export (0: off)', def: 1000, quota: false },
+  { name: 'history-bytes', descr: 'Estimated bytes old revisions may keep alive; the oldest are dropped past it', def: 32 * 1024 * 1024, quota: false },
   { name: 'durable-snapshot-bytes', descr: 'With --durable: log size after which the store is snapshotted and the log emptied', def: 16 * 1024 * 1024, quota: false },
   { name: 'transaction-log-bytes', descr: 'Bytes of requests and answers a transaction records for replay', def: 256 * 1024, quota: false },
 ] as const satisfies readonly Setting[];

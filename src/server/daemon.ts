@@ -96,7 +96,7 @@ export class Daemon {
     const ctx = this.systemContext(this.store);
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
-    this.history = new History(this.settings.history, this.store.root, Date.now());
+    this.history = new History(this.settings.history, this.store.root, Date.now(), this.settings['history-bytes']);
   }
 
   // ---- connections -------------------------------------------------------
@@ -257,7 +257,7 @@ export class Daemon {
     } catch (e) {
       this.logger.error(`durable log: ${(e as Error).message}; undoing this turn's commits`);
       this.store.reset(before.root, checkTree(before.root).counts);
-      this.history.rollback(before.rev);
+      this.history.rollback(before.rev, before.root, Date.now());
       for (const c of [...this.dirty]) {
         c.out.clear(); // not one answer of this turn may leave
         this.disconnect(c, 'the commit could not be made durable; nothing was acknowledged');

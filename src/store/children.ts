@@ -8,11 +8,13 @@
  * Every update returns a new value and leaves the old one intact.
  */
 import btree from 'sorted-btree';
+import diffAgainstModule from 'sorted-btree/extended/diffAgainst.js';
 
 import type { Node } from './node.js';
 
 // sorted-btree is CommonJS: from ESM its class is the `default` property.
 const BTree = btree.default;
+const diffAgainst = diffAgainstModule.default;
 type Big = InstanceType<typeof BTree<string, Node>>;
 
 export type Children = readonly Node[] | Big;
@@ -93,4 +95,57 @@ export function childRemove(c: Children, name: string): Children {
 
 export function childNodes(c: Children): Iterable<Node> {
   return isSmall(c) ? c : c.values();
+}
+
+/**
+ * Calls `visit(name, before, after)` for every name whose child in `a` is not
+ * the very same object as in `b` (`undefined` where a side has none), in name
+ * order. Two B+ trees are compared by sorted-btree's diff, which skips the
+ * blocks they share: the cost follows the difference, not the directory size.
+ */
+export function childDiff(a: Children, b: Children, visit: (name: string, before: Node | undefined, after: Node | undefined) => void): void {
+  if (a === b) return;
+  if (isSmall(a) && isSmall(b)) {
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      const x = a[i];
+      const y = b[j];
+      if (y === undefined || (x !== undefined && x.name < y.name)) {
+        visit(x!.name, x, undefined);
+        i++;
+      } else if (x === undefined || y.name < x.name) {
+        visit(y.name, undefined, y);
+        j++;
+      } else {
+        if (x !== y) visit(x.name, x, y);
+        i++;
+        j++;
+      }
+    }
+    return;
+  }
+  if (!isSmall(a) && !isSmall(b)) {
+    // diffAgainst does not report in key order: collect, then sort.
+    const found: Array<[string, Node | undefined, Node | undefined]> = [];
+    diffAgainst(
+      a,
+      b,
+      (name, x) => void found.push([name, x, undefined]),
+      (name, y) => void found.push([name, undefined, y]),
+      (name, x, y) => void found.push([name, x, y]),
+    );
+    found.sort((p, q) => cmp(p[0], q[0]));
+    for (const [name, x, y] of found) visit(name, x, y);
+    return;
+  }
+  // One list and one tree: only around the switch between the two forms.
+  const names = new Set<string>();
+  for (const n of childNodes(a)) names.add(n.name);
+  for (const n of childNodes(b)) names.add(n.name);
+  for (const name of [...names].sort(cmp)) {
+    const x = childGet(a, name);
+    const y = childGet(b, name);
+    if (x !== y) visit(name, x, y);
+  }
 }

@@ -6,7 +6,7 @@
  * subtree) and every node that disappeared (once, for its subtree).
  * Durability logs it, history shows it, Git export commits it.
  */
-import { childGet, childNodes } from './children.js';
+import { childDiff, childGet, childNodes } from './children.js';
 import { EMPTY_VALUE, makeNode, withPerms, withValue, type Node } from './node.js';
 import { permsEqual, type Perms } from './perms.js';
 import { putChild } from './tree.js';
@@ -34,14 +34,15 @@ export function diffTrees(a: Node, b: Node, path = '/'): NodeChange[] {
     if (x === y) return;
     if (x.value !== y.value && !x.value.equals(y.value)) out.push({ kind: 'set', path: p, value: y.value, perms: y.perms });
     else if (!permsEqual(x.perms, y.perms)) out.push({ kind: 'set', path: p, value: y.value, perms: y.perms });
-    if (x.children === y.children) return;
-    for (const c of childNodes(x.children)) {
-      if (childGet(y.children, c.name) === undefined) out.push({ kind: 'delete', path: join(p, c.name) });
-    }
-    for (const c of childNodes(y.children)) {
-      const old = childGet(x.children, c.name);
-      if (old === undefined) emitSubtree(c, join(p, c.name), out);
-      else walk(old, c, join(p, c.name));
+    // Deletions first, then additions and changes, each in name order.
+    const changed: Array<[Node | undefined, Node]> = [];
+    childDiff(x.children, y.children, (name, was, now) => {
+      if (now === undefined) out.push({ kind: 'delete', path: join(p, name) });
+      else changed.push([was, now]);
+    });
+    for (const [was, now] of changed) {
+      if (was === undefined) emitSubtree(now, join(p, now.name), out);
+      else walk(was, now, join(p, now.name));
     }
   };
   walk(a, b, path);

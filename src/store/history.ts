@@ -1,9 +1,14 @@
 /**
  * Irmin-style history: the last N committed roots, each with who committed
- * it. Keeping a root costs only the nodes that commit changed (the rest is
+ * it. Keeping a root costs only the nodes its successor replaced (the rest is
  * shared with its neighbours), so a thousand revisions of a large store cost
- * about a thousand commits' worth of nodes. Pure: the caller supplies times.
+ * about a thousand commits' worth of nodes. That is still unbounded in bytes
+ * when commits are large (a guest may rewrite a thousand 2 KiB nodes in one
+ * transaction), so retention has two bounds: a number of revisions and an
+ * estimate of the bytes only old revisions hold (store/cost.ts); the oldest
+ * revisions go first. Pure: the caller supplies times.
  */
+import { replacedBytes } from './cost.js';
 import type { Node } from './node.js';
 import { lookup } from './tree.js';
 
@@ -29,37 +34,83 @@ export interface Revision extends CommitInfo {
 export class History {
   /** A ring: revision r lives at slot r % capacity while retained. */
   private readonly slots: Array<Revision | undefined>;
+  /** held[r % capacity]: bytes that revision r - 1 alone keeps alive because r replaced them. */
+  private readonly held: number[];
   private readonly capacity: number;
   private next = 0;
   private first = 0;
+  private heldTotal = 0;
 
+  /**
+   * @param limit revisions kept (at least the newest is always kept)
+   * @param byteLimit estimated bytes the revisions before the newest may hold
+   */
   constructor(
     readonly limit: number,
     initial: Node,
     time: number,
+    readonly byteLimit: number = Infinity,
   ) {
     this.capacity = Math.max(1, limit);
     this.slots = new Array<Revision | undefined>(this.capacity);
-    this.push({ time, domid: 0, conn: 0, txId: 0, op: 'start' }, initial);
+    this.held = new Array<number>(this.capacity).fill(0);
+    this.push({ time, domid: 0, conn: 0, txId: 0, op: 'start' }, initial, 0);
   }
 
-  private push(info: CommitInfo, root: Node): Revision {
+  private push(info: CommitInfo, root: Node, held: number): Revision {
     const r: Revision = { time: info.time, domid: info.domid, conn: info.conn, txId: info.txId, op: info.op, baseRev: info.baseRev, rev: this.next++, root };
+    // When the ring is full this overwrites the oldest revision, which is
+    // dropped just below (the oldest always holds nothing: see dropOldest).
     this.slots[r.rev % this.capacity] = r;
-    if (this.next - this.first > this.capacity) this.first = this.next - this.capacity;
+    this.held[r.rev % this.capacity] = held;
+    this.heldTotal += held;
+    while (this.next - this.first > this.capacity || (this.heldTotal > this.byteLimit && this.first < r.rev)) this.dropOldest();
     return r;
   }
 
-  /** Forgets every revision after `rev` (their commits were undone). */
-  rollback(rev: number): void {
-    if (rev >= this.head || rev < this.first) return;
-    // The undone revisions overwrote the slots of the oldest ones.
-    this.first = Math.max(this.first, this.next - this.capacity);
+  /** Forgets the oldest revision: what only it held is freed. */
+  private dropOldest(): void {
+    // Let go of its root (unless a newer revision already took the slot).
+    const slot = this.first % this.capacity;
+    if (this.slots[slot]?.rev === this.first) this.slots[slot] = undefined;
+    this.first++;
+    // The new oldest revision's predecessor is gone: nothing is held for it any more.
+    this.heldTotal -= this.held[this.first % this.capacity]!;
+    this.held[this.first % this.capacity] = 0;
+  }
+
+  /**
+   * Forgets every revision after `rev` (their commits were undone; `root`
+   * is revision `rev`'s). If `rev` itself was already dropped, the history
+   * starts again from it.
+   */
+  rollback(rev: number, root: Node, time: number): void {
+    if (rev >= this.head) return;
+    if (rev < this.first) {
+      this.slots.fill(undefined);
+      this.held.fill(0);
+      this.first = rev;
+      this.next = rev;
+      this.heldTotal = 0;
+      this.push({ time, domid: 0, conn: 0, txId: 0, op: 'start' }, root, 0);
+      return;
+    }
+    for (let r = rev + 1; r < this.next; r++) {
+      this.heldTotal -= this.held[r % this.capacity]!;
+      this.held[r % this.capacity] = 0;
+      this.slots[r % this.capacity] = undefined;
+    }
     this.next = rev + 1;
   }
 
+  /** Records `root` as the newest revision, committed as `info` says. */
   record(info: CommitInfo, root: Node): Revision {
-    return this.push(info, root);
+    return this.push(info, root, replacedBytes(this.get(this.head)!.root, root));
+  }
+
+  /** Estimated bytes held by the revisions before the newest. */
+  get heldBytes(): number {
+    return this.heldTotal;
   }
 
   /** The newest revision number. */

@@ -1,11 +1,13 @@
 // Persistent child maps against a Map model (fast-check): get, count, sorted
-// iteration, persistence of old versions, crossing SMALL_MAX both ways, identity on no-op sets.
+// iteration, persistence of old versions, crossing SMALL_MAX both ways, identity on no-op sets;
+// childDiff against a name-by-name comparison.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
 import {
   childCount,
+  childDiff,
   childGet,
   childNodes,
   childRemove,
@@ -148,5 +150,32 @@ describe('children identity', () => {
     childRemove(c, UNIVERSE[0]!);
     childSet(c, childGet(c, UNIVERSE[1]!)!);
     assert.deepEqual([...childNodes(c)].map((n) => n.name), before);
+  });
+
+  test('childDiff names exactly the children that differ by identity, in name order (lists, trees, and across the switch)', () => {
+    const edit = fc.oneof(
+      fc.record({ set: fc.constantFrom(...UNIVERSE), fresh: fc.boolean() }, { noNullPrototype: true }),
+      fc.record({ remove: fc.constantFrom(...UNIVERSE) }, { noNullPrototype: true }),
+    );
+    fc.assert(
+      fc.property(fc.subarray(UNIVERSE), fc.array(edit, { maxLength: 40 }), fc.boolean(), (base, edits, rebuild) => {
+        const a = fromNames(base);
+        // b is a's successor (sharing what did not change), or built afresh (sharing nothing).
+        let b = rebuild ? fromNames(base) : a;
+        for (const e of edits) {
+          if ('remove' in e) b = childRemove(b, e.remove);
+          else b = childSet(b, e.fresh ? node(e.set, 1) : (childGet(b, e.set) ?? node(e.set)));
+        }
+        const expected = UNIVERSE.filter((n) => childGet(a, n) !== childGet(b, n)).map((n) => [n, childGet(a, n), childGet(b, n)]);
+        const got: Array<[string, Node | undefined, Node | undefined]> = [];
+        childDiff(a, b, (name, x, y) => got.push([name, x, y]));
+        assert.equal(got.length, expected.length, `${got.map((g) => g[0]).join(',')} vs ${expected.map((g) => g[0]).join(',')}`);
+        for (const [i, [name, x, y]] of got.entries()) {
+          assert.equal(name, expected[i]![0]);
+          assert.ok(x === expected[i]![1] && y === expected[i]![2], name);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

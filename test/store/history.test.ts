@@ -1,10 +1,13 @@
 // History: touching(path) lists exactly the retained revisions that changed
 // that subtree (newest first), firstChangeAfter finds the first such revision
-// after a given one, and retention is bounded (oldest revisions dropped).
+// after a given one, and retention is bounded in revisions and in the bytes
+// old revisions hold (oldest revisions dropped), through rollbacks too.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
+import { checkTree } from '../../src/store/check.js';
+import { replacedBytes } from '../../src/store/cost.js';
 import { History, type Revision } from '../../src/store/history.js';
 import type { Node } from '../../src/store/node.js';
 import { lookup } from '../../src/store/tree.js';
@@ -136,5 +139,61 @@ describe('History', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  test('the bytes old revisions hold stay under the byte limit, and equal what the retained revisions replaced', () => {
+    fc.assert(
+      fc.property(scriptArb(40), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 20_000 }), fc.array(fc.nat(), { maxLength: 3 }), (script, limit, byteLimit, undo) => {
+        const store = buildStore([]);
+        const h = new History(limit, store.root, 0, byteLimit);
+        const check = (): void => {
+          const revs = h.all();
+          assert.equal(revs[revs.length - 1]!.root, store.root, 'the newest revision is always the live root');
+          let held = 0;
+          for (let i = 1; i < revs.length; i++) held += replacedBytes(revs[i - 1]!.root, revs[i]!.root);
+          assert.equal(h.heldBytes, held);
+          assert.ok(held <= byteLimit, `${held} bytes held, limit ${byteLimit}`);
+          assert.ok(revs.length <= limit);
+          assert.deepEqual(revs.map((r) => r.rev), Array.from({ length: revs.length }, (_, i) => h.oldest + i));
+        };
+        let t = 1;
+        for (const [i, step] of script.entries()) {
+          const before = store.root;
+          runStoreStep(store, step);
+          if (store.root !== before) h.record({ time: t++, domid: 0, conn: 1, txId: 0, op: step.op }, store.root);
+          check();
+          // Now and then a turn is undone (durable mode, disk full): back to a recent revision, retained or not.
+          const u = undo[i % Math.max(1, undo.length)];
+          if (u !== undefined && i % 7 === 6) {
+            const rev = Math.max(0, h.head - (u % 4));
+            const root = h.get(rev)?.root ?? store.root;
+            if (h.get(rev) !== undefined || rev === h.head) {
+              h.rollback(rev, root, t++);
+              store.reset(root, checkTree(root).counts);
+              assert.equal(h.head, rev);
+              check();
+            }
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a rollback to a revision already dropped starts the history again from its root', () => {
+    const store = buildStore([]);
+    const h = new History(2, store.root, 0);
+    const roots: Node[] = [store.root];
+    for (let i = 0; i < 5; i++) {
+      runStoreStep(store, { op: 'write', path: ['k'], value: Buffer.from(String(i)) });
+      h.record({ time: i, domid: 0, conn: 1, txId: 0, op: `w${i}` }, store.root);
+      roots.push(store.root);
+    }
+    assert.equal(h.oldest, 4);
+    h.rollback(1, roots[1]!, 99);
+    assert.equal(h.head, 1);
+    assert.equal(h.oldest, 1);
+    assert.equal(h.get(1)?.root, roots[1]);
+    assert.equal(h.heldBytes, 0);
   });
 });
