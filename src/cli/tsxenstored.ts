@@ -84,6 +84,17 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
+/** `args` without `flags`, in either form (`--flag VALUE` or `--flag=VALUE`). */
+function withoutFlags(args: readonly string[], flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (flags.includes(a)) i++; // and its value
+    else if (!flags.some((f) => a.startsWith(`${f}=`))) out.push(a);
+  }
+  return out;
+}
+
 function number(name: string, v: string): number {
   if (!/^[0-9]+$/.test(v)) fail(`${name} needs a non-negative integer, got ${JSON.stringify(v)}`);
   return Number(v);
@@ -115,6 +126,15 @@ async function main(): Promise<void> {
   if (conflict !== 'coalesce' && conflict !== 'strict') fail('--txn-conflict is coalesce or strict');
   const level = (v.verbose === true ? 'debug' : ((v['log-level'] as string | undefined) ?? 'info')) as Level;
   if (!['error', 'warn', 'info', 'debug'].includes(level)) fail('--log-level is error, warn, info or debug');
+
+  // A live update hands over the whole state, and the old daemon strips its
+  // own --restore from the next one's command line: a --restore here came with
+  // CONTROL live-update -c, a mistake. Refused before anything inherited from
+  // the running daemon (its listeners, guests' event channels) is touched, so
+  // that the update fails cleanly and the old daemon carries on serving.
+  if (v['live-update-state'] !== undefined && v.restore !== undefined) {
+    fail('--restore cannot be used for a live update: the running daemon hands over its whole state');
+  }
 
   const logger = new Logger(level, v['log-file'] as string | undefined);
   const durableDir = v.durable as string | undefined;
@@ -151,6 +171,8 @@ async function main(): Promise<void> {
   let sim: SimXen | undefined;
   if (v['no-sim'] !== true) {
     sim = new SimXen(simDir);
+    // Until the handover completes, evtchn.sock is the running daemon's (see takeOwnership below).
+    sim.successor = lu !== undefined;
     const evtchnFd = lu?.records.find((r) => r.type === 'global')?.evtchnFd;
     if (evtchnFd !== undefined && evtchnFd >= 0) sim.inheritedServerFd = evtchnFd;
     try {
@@ -159,8 +181,8 @@ async function main(): Promise<void> {
       fail(`cannot start the simulated Xen in ${simDir}: ${(e as Error).message}`);
     }
   }
-  // A live update brings the whole state: --restore (from the original command line) does not apply.
-  const restoreFile = lu === undefined ? (v.restore as string | undefined) : undefined;
+  // Never set together with a live update's state (refused above).
+  const restoreFile = v.restore as string | undefined;
   if (restoreFile !== undefined) {
     try {
       const records = decodeStream(readFileSync(restoreFile)).records;
@@ -196,11 +218,8 @@ async function main(): Promise<void> {
   }
   // A live update's state is only in the store once it is adopted.
   if (lu !== undefined) await firstSnapshot();
-  const args = process.argv.slice(2);
-  for (const flag of ['--live-update-state', '--restore']) {
-    const at = args.indexOf(flag);
-    if (at >= 0) args.splice(at, 2);
-  }
+  // The next daemon of a live update gets the state from us, not from a file.
+  const args = withoutFlags(process.argv.slice(2), ['--live-update-state', '--restore']);
   daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });
   if (lu !== undefined) {
     logger.info(`live update: took over ${daemon.conns.size} connections from the previous daemon`);

@@ -33,11 +33,24 @@ export class SimXen implements DomainBackend {
 
   /** Inherited from the previous daemon (live update): the listener's fd. */
   inheritedServerFd: number | undefined;
-  /** Whether closing may remove evtchn.sock: not while a previous daemon may still use it. */
-  private ownsPath = true;
+  /**
+   * Set in the new daemon of a live update: evtchn.sock belongs to the
+   * previous daemon, which keeps serving guests if this process fails before
+   * the handover completes. Until takeOwnership(), this process must not
+   * remove the file, neither as "stale" at start nor at close.
+   */
+  successor = false;
+  /**
+   * Whether closing may remove evtchn.sock: only once this process bound the
+   * path itself or took over the simulated Xen (takeOwnership). False until
+   * then, so that no path through close() (a failed start, a failed live
+   * update) can remove a socket file another daemon is listening on.
+   */
+  private ownsPath = false;
 
   /** Called once a live update has completed: the socket file is ours now. */
   takeOwnership(): void {
+    this.successor = false;
     this.ownsPath = true;
   }
 
@@ -45,8 +58,11 @@ export class SimXen implements DomainBackend {
     this.events = events;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = evtchnPath(this.dir);
-    this.ownsPath = this.inheritedServerFd === undefined;
-    if (this.inheritedServerFd === undefined) {
+    this.ownsPath = false;
+    // A successor never clears the path: without an inherited listener it
+    // then fails to bind (the previous daemon's socket is there), which
+    // aborts the live update instead of stealing the guests' event channels.
+    if (this.inheritedServerFd === undefined && !this.successor) {
       try {
         if (statSync(path).isSocket()) unlinkSync(path);
       } catch {
@@ -64,6 +80,9 @@ export class SimXen implements DomainBackend {
       if (this.inheritedServerFd === undefined) server.listen(path, ready);
       else server.listen({ fd: this.inheritedServerFd }, ready);
     });
+    // Bound here, the file is ours (and libuv removes it when the server closes);
+    // an inherited listener's file stays the previous daemon's until takeOwnership().
+    this.ownsPath = this.inheritedServerFd === undefined;
   }
 
   /** Event-channel file descriptors to hand to the next daemon: the listener and each bound guest. */

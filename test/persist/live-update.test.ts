@@ -309,7 +309,7 @@ describe('live update: special cases', () => {
 
   test(
     'after a failed live update the daemon carries on: guests can still bind their event channel',
-    { timeout: 60_000, todo: 'open: after a failed live update the simulated event-channel socket file may still be removed by the failing process' },
+    { timeout: 60_000 },
     async () => {
       const d = await startDaemon();
       pids.add(d.pid);
