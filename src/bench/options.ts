@@ -5,7 +5,7 @@
 import { HOST_CPUS } from './target.js';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['latency', 'throughput', 'vmstart', 'hotkey', 'guests', 'watch', 'scale'] as const;
+export const SCENARIOS = ['latency', 'throughput', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Sizes {
@@ -25,6 +25,10 @@ export interface Sizes {
   readonly watchers: readonly number[];
   readonly scaleNodes: readonly number[];
   readonly scaleDurationMs: number;
+  /** durable: connections of the WRITE rows (one in flight each), the pipelined row, and the VM-start clients. */
+  readonly durableConns: readonly number[];
+  readonly durablePipelined: readonly [number, number];
+  readonly durableVmstartK: number;
 }
 
 export const DEFAULT_SIZES: Sizes = {
@@ -43,6 +47,9 @@ export const DEFAULT_SIZES: Sizes = {
   watchers: [10, 100, 1000],
   scaleNodes: [1_000, 10_000, 100_000, 1_000_000],
   scaleDurationMs: 2000,
+  durableConns: [1, 64],
+  durablePipelined: [8, 64],
+  durableVmstartK: 100,
 };
 
 export const QUICK_SIZES: Sizes = {
@@ -58,6 +65,9 @@ export const QUICK_SIZES: Sizes = {
   watchers: [5],
   scaleNodes: [1_000, 10_000],
   scaleDurationMs: 300,
+  durableConns: [1, 4],
+  durablePipelined: [2, 16],
+  durableVmstartK: 10,
 };
 
 export interface Options {

@@ -22,6 +22,8 @@ export interface Target {
   readonly mode: string;
   /** True if this daemon is tsxenstored (so CONTROL memreport is worth asking). */
   readonly tsxenstored: boolean;
+  /** A self-started durable daemon's --durable directory. */
+  readonly durableDir?: string;
   /** Throws if a self-started daemon died. */
   checkAlive(): void;
   stop(): Promise<void>;
@@ -32,6 +34,8 @@ export interface OwnDaemonOptions {
   readonly daemonCmd: string | undefined;
   readonly nodeArgs: readonly string[];
   readonly pin: boolean;
+  /** tsxenstored only: make every commit durable in a directory next to the socket (--durable). */
+  readonly durable?: boolean;
 }
 
 /** CPUs this process may use, taken once, before pinning narrows them (children inherit the mask). */
@@ -42,6 +46,11 @@ export function cpuSplit(): { daemon: string; generator: string } | undefined {
   const n = HOST_CPUS;
   if (n < 2 || !haveTaskset()) return undefined;
   return { daemon: String(n - 1), generator: n === 2 ? '0' : `0-${n - 2}` };
+}
+
+/** Where a self-started durable daemon keeps its log and snapshots (on the file system of TMPDIR). */
+export function durableDirOf(daemonDir: string): string {
+  return join(daemonDir, 'durable');
 }
 
 function daemonScript(): string {
@@ -80,12 +89,14 @@ export function killOwnDaemons(): void {
 }
 
 export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
+  if (opts.durable === true && opts.daemonCmd !== undefined) throw new Error('--durable needs a self-started tsxenstored');
   const dir = await mkdtemp(join(tmpdir(), 'tsxs-bench-'));
   const socket = join(dir, 'socket');
   const simDir = join(dir, 'sim');
   let argv: string[];
   if (opts.daemonCmd === undefined) {
     argv = [process.execPath, ...opts.nodeArgs, daemonScript(), '--socket', socket, '--sim-dir', simDir, '--txn-conflict', opts.mode, '--log-level', 'warn'];
+    if (opts.durable === true) argv.push('--durable', durableDirOf(dir));
   } else {
     argv = opts.daemonCmd
       .split(' ')
@@ -136,6 +147,7 @@ export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
     simDir: opts.daemonCmd === undefined || opts.daemonCmd.includes('{simdir}') ? simDir : undefined,
     mode: opts.mode,
     tsxenstored: opts.daemonCmd === undefined,
+    ...(opts.durable === true ? { durableDir: durableDirOf(dir) } : {}),
     checkAlive() {
       if (exited !== undefined) throw new Error(`the daemon ${exited}\n${log()}`);
     },

@@ -12,7 +12,7 @@ import { readResults, type BenchResults } from '../../src/bench/json.js';
 import type { Row } from '../../src/bench/result.js';
 import { daemonScript, explain, run, type RunResult } from '../helpers/daemon.js';
 
-describe('tsxenstored bench --quick (latency, vmstart, watch)', () => {
+describe('tsxenstored bench --quick (latency, vmstart, watch, durable)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-e2e-'));
   const json = join(dir, 'r.json');
   const svg = join(dir, 'c.svg');
@@ -21,7 +21,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch)', () => {
   let res: BenchResults;
 
   before(async () => {
-    r = await run(process.execPath, [daemonScript(), 'bench', '--quick', '--scenarios', 'latency,vmstart,watch', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
+    r = await run(process.execPath, [daemonScript(), 'bench', '--quick', '--scenarios', 'latency,vmstart,watch,durable', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
     assert.equal(r.code, 0, explain('bench', r));
     res = readResults(json);
   });
@@ -32,7 +32,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch)', () => {
 
   it('ran the selected scenarios and nothing else, without failures', () => {
     assert.deepEqual(res.failures, []);
-    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch']);
+    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch', 'durable']);
     assert.equal(res.meta.options.quick, true);
   });
 
@@ -44,6 +44,19 @@ describe('tsxenstored bench --quick (latency, vmstart, watch)', () => {
       assert.equal(x.errors, 0, `${x.scenario} ${x.variant}: ${JSON.stringify(x.extra)}`);
       assert.ok(x.daemon !== undefined && x.daemon.cpuS >= 0 && x.daemon.rssPeakKiB > 0, 'daemon CPU and RSS are sampled');
       assert.ok(x.generator.cpuS >= 0 && x.generator.threads >= 1);
+    }
+  });
+
+  it('durable: the same writes and VM starts in memory and with --durable (naming the file system)', () => {
+    const d = rows('durable');
+    const storages = [...new Set(d.map((x) => x.extra.storage))];
+    assert.equal(storages.length, 2, JSON.stringify(storages));
+    assert.equal(storages[0], 'in memory');
+    assert.match(String(storages[1]), /^--durable \((ext4|tmpfs|xfs|btrfs|overlayfs|zfs|fs 0x[0-9a-f]+)\)$/);
+    for (const s of storages) {
+      const mine = d.filter((x) => x.extra.storage === s);
+      assert.deepEqual(mine.map((x) => `${x.variant.split(' ')[0]} ${x.n}x${x.depth ?? 1}`), ['WRITE 1x1', 'WRITE 4x1', 'WRITE 2x16', 'vmstart 10x1']);
+      assert.equal(mine[3]?.eagainRate, 0, 'disjoint VM starts never conflict');
     }
   });
 

@@ -6,6 +6,7 @@
 import { BenchEnv, fmtRate, shards, type Scenario } from '../env.js';
 import type { OpsJob } from '../jobs.js';
 import { makeRow, type Row } from '../result.js';
+import type { StepResult } from '../runner.js';
 
 function jobs(socket: string, conns: number, depth: number, workers: number): OpsJob[] {
   return shards(conns, workers).map(({ base, count }) => ({
@@ -20,6 +21,22 @@ function jobs(socket: string, conns: number, depth: number, workers: number): Op
   }));
 }
 
+/** The row of an ops step: requests per second over `conns` connections with `depth` in flight each. */
+export function opsRow(r: StepResult, scenario: string, variant: string, mode: string, conns: number, depth: number, extra?: Record<string, string | number | boolean>): Row {
+  return makeRow(r, {
+    scenario,
+    variant,
+    mode,
+    n: conns,
+    nName: 'connections',
+    depth,
+    unit: 'ops/s',
+    count: r.counters.ops ?? 0,
+    latency: r.hists.latency,
+    ...(extra === undefined ? {} : { extra }),
+  });
+}
+
 export const throughput: Scenario = {
   name: 'throughput',
   steps: (env) => env.sizes.throughputConns.length + env.sizes.pipelined.length,
@@ -29,17 +46,7 @@ export const throughput: Scenario = {
       const plan: Array<[number, number]> = [...env.sizes.throughputConns.map((c): [number, number] => [c, 1]), ...env.sizes.pipelined.map(([c, d]): [number, number] => [c, d])];
       for (const [conns, depth] of plan) {
         const r = await env.measure(`throughput ${conns} conn x ${depth} in flight`, t, jobs(t.socket, conns, depth, env.opts.workers));
-        const row = makeRow(r, {
-          scenario: 'throughput',
-          variant: depth === 1 ? 'write+read' : 'write+read pipelined',
-          mode: t.mode,
-          n: conns,
-          nName: 'connections',
-          depth,
-          unit: 'ops/s',
-          count: r.counters.ops ?? 0,
-          latency: r.hists.latency,
-        });
+        const row = opsRow(r, 'throughput', depth === 1 ? 'write+read' : 'write+read pipelined', t.mode, conns, depth);
         env.progress.end(`${fmtRate(row.throughput, 'ops/s')}, p99 ${row.latencyUs?.p99.toFixed(1) ?? '-'} µs, daemon ${row.daemon?.cpuPct.toFixed(0) ?? '?'}% cpu, generator ${row.generator.cpuPct.toFixed(0)}%`);
         rows.push(row);
       }
