@@ -85,6 +85,10 @@ export class Daemon {
   private backend: DomainBackend | undefined;
   private readonly credit: ConflictCredit;
   private readonly rings = new Map<number, RingConnection>();
+  /** Requests from unprivileged connections still allowed in this turn ('turn-guest-requests'). */
+  private guestBudget: number;
+  /** Unprivileged connections paused because the turn's budget ran out, oldest first. */
+  private readonly deferred = new Set<Connection>();
 
   constructor(opts: DaemonOptions = {}) {
     this.settings = { ...defaultSettings(), ...opts.settings };
@@ -97,6 +101,7 @@ export class Daemon {
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
     this.history = new History(this.settings.history, this.store.root, Date.now(), this.settings['history-bytes']);
+    this.guestBudget = this.settings['turn-guest-requests'];
   }
 
   // ---- connections -------------------------------------------------------
@@ -177,6 +182,7 @@ export class Daemon {
     conn.closed = true;
     this.conns.delete(conn);
     this.dirty.delete(conn);
+    this.deferred.delete(conn);
     conn.sink.close();
   }
 
@@ -195,7 +201,12 @@ export class Daemon {
       setTimeout(() => this.writable(conn), wait).unref();
       return;
     }
+    const guest = !conn.caller.privileged;
     while (!conn.closed && !conn.throttled) {
+      if (guest && this.guestBudget <= 0) {
+        if (conn.decoder.buffered > 0) this.defer(conn);
+        return;
+      }
       let frame: Frame | undefined;
       try {
         frame = conn.decoder.next();
@@ -204,12 +215,35 @@ export class Daemon {
         throw e;
       }
       if (frame === undefined) return;
+      if (guest) this.guestBudget--;
       this.process(conn, frame);
       if (conn.queuedBytes > soft || (!conn.caller.privileged && conn.queuedFrames >= this.quota(conn.caller.domid, 'outstanding'))) {
         conn.throttled = true;
         conn.sink.pause();
       }
     }
+  }
+
+  /**
+   * The turn's budget for unprivileged requests ran out: stop reading `conn`
+   * until the next turn. However many guests are busy, one event-loop turn
+   * serves a bounded number of their requests, so the control domain's
+   * connections (never deferred) wait at most that long for theirs.
+   */
+  private defer(conn: Connection): void {
+    conn.throttled = true;
+    conn.sink.pause();
+    this.deferred.add(conn);
+    this.scheduleFlush();
+  }
+
+  /** A new turn: the deferred connections are served first, in the order they were deferred. */
+  private newTurn(): void {
+    this.guestBudget = this.settings['turn-guest-requests'];
+    if (this.deferred.size === 0) return;
+    const waiting = [...this.deferred];
+    this.deferred.clear();
+    for (const c of waiting) this.writable(c);
   }
 
   /** After a live update was abandoned: serve what every connection sent meanwhile. */
@@ -225,6 +259,7 @@ export class Daemon {
 
   /** Sends every connection's batched output; drops those past the hard bound. */
   flush(): void {
+    this.newTurn();
     if (!this.syncDurable()) return;
     for (const c of this.dirty) {
       c.flush();

@@ -1,0 +1,60 @@
+/**
+ * Unfairness (XSA-206 class): busy guests must not starve the control domain.
+ * One event-loop turn serves at most `turn-guest-requests` requests of
+ * unprivileged connections; a guest with more pending is paused until the
+ * next turn (its requests stay queued, in order), while dom0's requests are
+ * served as they arrive. In-process and by turn counting: no clocks.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeFrame } from '../../src/protocol/encoder.js';
+import { Op } from '../../src/protocol/op.js';
+import { Harness, payload } from '../helpers/inproc.js';
+
+const BUDGET = 10;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('a guest flooding requests is served BUDGET per turn, in order, none lost; dom0 is answered in the first turn', async () => {
+  const h = new Harness({ settings: { 'turn-guest-requests': BUDGET } });
+  const d0 = h.connect(0, true);
+  d0.write('/shared', 'v');
+  d0.ok(Op.SET_PERMS, payload('/shared', 'r0')); // everyone may read it
+  const g = h.connect(5, false);
+  const n = 35;
+  // 35 READs in one chunk, as a busy ring delivers them.
+  const chunk = Buffer.concat(Array.from({ length: n }, (_, i) => encodeFrame(Op.READ, i + 1, 0, payload('/shared'))));
+  h.daemon.receive(g.conn, chunk);
+  assert.equal(g.sink.paused, true, 'the guest is paused once the turn budget is spent');
+  // dom0 asks after the guest's flood, in the same turn.
+  h.daemon.receive(d0.conn, encodeFrame(Op.READ, 99, 0, payload('/shared')));
+  const answered: number[] = [];
+  let dom0Turn: number | undefined;
+  // The daemon's own event-loop turns (its flush and resumptions are setImmediate callbacks).
+  for (let turn = 1; turn <= 100 && answered.length < n; turn++) {
+    await nextTurn();
+    const mine = g.frames();
+    // A turn serves at most one budget, plus what the previous one took before its flush.
+    assert.ok(mine.length <= 2 * BUDGET, `turn ${turn}: ${mine.length} replies`);
+    for (const f of mine) {
+      assert.equal(f.type, Op.READ);
+      answered.push(f.reqId);
+    }
+    if (dom0Turn === undefined && d0.frames().some((f) => f.reqId === 99 && f.type === Op.READ)) dom0Turn = turn;
+    if (turn === 1) assert.ok(answered.length < n, 'the guest is not served all at once');
+  }
+  assert.equal(dom0Turn, 1, "dom0's request did not wait behind the guest's");
+  assert.deepEqual(answered, Array.from({ length: n }, (_, i) => i + 1), 'every guest request answered once, in order');
+  assert.equal(g.sink.paused, false, 'the guest is read again once its backlog is served');
+  assert.deepEqual(h.daemon.check(), []);
+});
+
+test('dom0 connections have no turn budget', () => {
+  const h = new Harness({ settings: { 'turn-guest-requests': BUDGET } });
+  const d0 = h.connect(0, true);
+  const chunk = Buffer.concat(Array.from({ length: 5 * BUDGET }, (_, i) => encodeFrame(Op.WRITE, i + 1, 0, payload('/k', `${i}`))));
+  h.daemon.receive(d0.conn, chunk);
+  assert.equal(d0.sink.paused, false);
+  h.daemon.flush();
+  assert.equal(d0.frames().length, 5 * BUDGET, 'all answered in one turn');
+});
