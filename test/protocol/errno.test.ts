@@ -29,6 +29,14 @@ test('XsError keeps errno and detail', () => {
   assert.ok(detailed instanceof Error);
 });
 
+test('XsError captures no stack trace, and leaves the stack trace limit as it found it', () => {
+  const before = Error.stackTraceLimit;
+  const e = new XsError('EAGAIN', 'conflict');
+  assert.equal(e.stack, 'XsError: EAGAIN: conflict', 'no frames');
+  assert.equal(Error.stackTraceLimit, before);
+  assert.match(new Error('bug').stack ?? '', /\n\s+at /, 'other errors keep theirs');
+});
+
 test('isErrno accepts the xs_wire.h names only', () => {
   assert.ok(isErrno('EAGAIN'));
   assert.ok(isErrno('E2BIG'));
