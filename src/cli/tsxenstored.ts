@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     recovered = undefined;
   }
   if (recovered !== undefined) {
-    daemon.store.reset(recovered.root, recovered.counts);
+    daemon.load(recovered.root, recovered.counts);
     logger.info(`recovered the store from ${durableDir}: snapshot + ${recovered.entries} log entries${recovered.truncatedBytes > 0 ? `, cut a torn tail of ${recovered.truncatedBytes} bytes (never acknowledged)` : ''}`);
   }
   const path = (v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET;

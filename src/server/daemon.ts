@@ -13,8 +13,9 @@ import { Op, opName } from '../protocol/op.js';
 import { PAYLOAD_MAX } from '../protocol/limits.js';
 import { checkTree, compareCounts } from '../store/check.js';
 import { emptyRoot, type Node } from '../store/node.js';
-import { applyChanges, diffTrees, type NodeChange } from '../store/diff.js';
+import { applyChanges, diffTreesWithin, type NodeChange } from '../store/diff.js';
 import type { DurableLog } from './durable.js';
+import { changeScope } from '../store/cost.js';
 import { History, type CommitInfo } from '../store/history.js';
 import * as ops from '../store/ops.js';
 import { relativeTo, resolvePath } from '../store/path.js';
@@ -309,12 +310,12 @@ export class Daemon {
   }
 
   /** Called whenever the live root changed from `before`: durability and history. */
-  private committed(before: Node, info: CommitInfo): void {
+  private committed(before: Node, info: CommitInfo, within?: readonly string[]): void {
     const rev = this.history.head;
-    if (this.settings.history > 0) this.history.record(info, this.store.root);
+    if (this.settings.history > 0) this.history.record(info, this.store.root, before, within);
     if (this.durable === undefined) return;
     this.turnStart ??= { root: before, rev };
-    this.durable.append(diffTrees(before, this.store.root));
+    this.durable.append(diffTreesWithin(before, this.store.root, within ?? []));
   }
 
   private commitInfo(conn: Connection, frame: Frame, txn: Transaction | undefined): CommitInfo {
@@ -349,8 +350,13 @@ export class Daemon {
       conn.reply(Op.ERROR, reqId, txId, errorPayload(errno));
       if (txn !== undefined && spec?.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: Op.ERROR, reply: errorPayload(errno) });
     }
-    if (this.store.root !== before) this.committed(before, this.commitInfo(conn, frame, txn));
-    this.announce(this.store.takeChanges());
+    const changes = this.store.takeChanges();
+    if (this.store.root !== before) {
+      // Where this request's changes lie: a transaction's lowest path, or the paths it changed.
+      const within = type === Op.TRANSACTION_END ? (txn?.low ?? []) : changeScope(changes);
+      this.committed(before, this.commitInfo(conn, frame, txn), within);
+    }
+    this.announce(changes);
     for (const f of this.afterReply) f();
     this.afterReply.length = 0;
   }
@@ -604,6 +610,12 @@ export class Daemon {
     );
   }
 
+  /** Starts from `root` (recovered or restored, before serving anyone): the history starts there too. */
+  load(root: Node, counts: ReadonlyMap<number, number>): void {
+    this.store.reset(root, counts);
+    this.history = new History(this.settings.history, root, Date.now(), this.settings['history-bytes']);
+  }
+
   /**
    * Starts from a restored state (before serving anyone): the store, quotas,
    * domain features and quota overrides; domains that had a ring connection are
@@ -612,7 +624,7 @@ export class Daemon {
    */
   restore(s: RestoredState): void {
     if (this.conns.size > 0) throw new Error('restore: the daemon already has connections');
-    this.store.reset(s.root, s.counts);
+    this.load(s.root, s.counts);
     Object.assign(this.settings, s.settings);
     for (const d of s.domains) {
       const dom = this.domains.ensure(d.domid);
@@ -634,13 +646,15 @@ export class Daemon {
 
   // ---- introspection -------------------------------------------------------
 
-  /** Invariant check: tree well-formed, node counts match a recount, watch index matches connections. */
+  /** Invariant check: tree well-formed, node counts match a recount, watch index matches connections, history bytes match a recount. */
   check(): string[] {
     const report = checkTree(this.store.root);
     const problems = [...report.problems, ...compareCounts(report.counts, this.store.usageTable())];
     let watches = 0;
     for (const c of this.conns) watches += c.watches.size;
     if (watches !== this.watches.size) problems.push(`watch index holds ${this.watches.size} watches, connections ${watches}`);
+    const held = this.history.recountHeldBytes();
+    if (held !== this.history.heldBytes) problems.push(`history accounts ${this.history.heldBytes} bytes held by old revisions, a recount finds ${held}`);
     return problems;
   }
 

@@ -5,7 +5,9 @@
  * benchmark measures ~520 B per node for a whole store, child lists and
  * B+ tree blocks included); its name and value come on top.
  */
-import { childDiff, childNodes } from './children.js';
+import { childDiff, childGet, childNodes } from './children.js';
+import { commonPrefixLength } from './path.js';
+import type { Change } from './state.js';
 import type { Node } from './node.js';
 
 export const NODE_OVERHEAD = 256;
@@ -33,13 +35,47 @@ export function subtreeBytes(n: Node): number {
  * cost nothing, so this follows the size of the change, not of the store. A
  * node replaced only for its children or permissions still shares its value
  * Buffer with its successor: the value is not counted then.
+ *
+ * `within`: a path below which every difference lies (the caller knows it:
+ * the path a request changed, a transaction's lowest path). Above it only the
+ * spine is walked, so a write next to thousands of siblings costs O(depth),
+ * not a diff of their child maps.
  */
-export function replacedBytes(before: Node, after: Node | undefined): number {
+export function replacedBytes(before: Node, after: Node | undefined, within: readonly string[] = []): number {
+  let b: Node | undefined = before;
+  let a = after;
+  let total = 0;
+  for (const name of within) {
+    if (b === undefined || b === a) return total;
+    if (a === undefined) return total + subtreeBytes(b);
+    total += spineBytes(b, a);
+    b = childGet(b.children, name);
+    a = childGet(a.children, name);
+  }
+  return b === undefined ? total : total + diffBytes(b, a);
+}
+
+/** A node replaced by `a`: itself, and its value unless `a` shares it. */
+function spineBytes(b: Node, a: Node): number {
+  return nodeBytes(b) - (b.value === a.value ? b.value.length : 0);
+}
+
+function diffBytes(before: Node, after: Node | undefined): number {
   if (before === after) return 0;
   if (after === undefined) return subtreeBytes(before);
-  let total = nodeBytes(before) - (before.value === after.value ? before.value.length : 0);
+  let total = spineBytes(before, after);
   childDiff(before.children, after.children, (_name, was, now) => {
-    if (was !== undefined) total += replacedBytes(was, now);
+    if (was !== undefined) total += diffBytes(was, now);
   });
   return total;
+}
+
+/** The lowest path holding every change of a list (the root if the list is empty). */
+export function changeScope(changes: readonly Change[]): readonly string[] {
+  let scope: readonly string[] | undefined;
+  for (const c of changes) {
+    scope = scope === undefined ? c.path.comps : scope.slice(0, commonPrefixLength(scope, c.path.comps));
+    if (scope.length === 0) break;
+  }
+  return scope ?? [];
 }

@@ -49,6 +49,32 @@ export function diffTrees(a: Node, b: Node, path = '/'): NodeChange[] {
   return out;
 }
 
+/**
+ * diffTrees(a, b) when every difference is known to lie at or below `within`
+ * (a request's path, a transaction's lowest path): above it only the spine is
+ * followed, whose nodes changed in their child lists alone.
+ */
+export function diffTreesWithin(a: Node, b: Node, within: readonly string[]): NodeChange[] {
+  let x = a;
+  let y = b;
+  for (let depth = 0; depth < within.length; depth++) {
+    if (x === y) return [];
+    const nx = childGet(x.children, within[depth]!);
+    const ny = childGet(y.children, within[depth]!);
+    if (nx === undefined || ny === undefined) {
+      // Created or removed right here (or absent on both sides: nothing).
+      const p = `/${within.slice(0, depth + 1).join('/')}`;
+      if (ny === undefined) return nx === undefined ? [] : [{ kind: 'delete', path: p }];
+      const out: NodeChange[] = [];
+      emitSubtree(ny, p, out);
+      return out;
+    }
+    x = nx;
+    y = ny;
+  }
+  return diffTrees(x, y, within.length === 0 ? '/' : `/${within.join('/')}`);
+}
+
 function comps(path: string): string[] {
   return path === '/' ? [] : path.slice(1).split('/');
 }

@@ -103,14 +103,27 @@ export class History {
     this.next = rev + 1;
   }
 
-  /** Records `root` as the newest revision, committed as `info` says. */
-  record(info: CommitInfo, root: Node): Revision {
-    return this.push(info, root, replacedBytes(this.get(this.head)!.root, root));
+  /**
+   * Records `root` as the newest revision, committed as `info` says, from
+   * `before`; `within`: a path below which every change from `before` lies,
+   * if known. (If the store moved without a revision, e.g. was reloaded, the
+   * newest revision is not `before` and the difference is searched for whole.)
+   */
+  record(info: CommitInfo, root: Node, before?: Node, within?: readonly string[]): Revision {
+    const head = this.get(this.head)!.root;
+    return this.push(info, root, replacedBytes(head, root, head === before ? within : undefined));
   }
 
   /** Estimated bytes held by the revisions before the newest. */
   get heldBytes(): number {
     return this.heldTotal;
+  }
+
+  /** heldBytes computed afresh by diffing every retained pair (a check: it must agree). */
+  recountHeldBytes(): number {
+    let total = 0;
+    for (let r = this.first + 1; r < this.next; r++) total += replacedBytes(this.get(r - 1)!.root, this.get(r)!.root);
+    return total;
   }
 
   /** The newest revision number. */

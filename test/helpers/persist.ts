@@ -27,7 +27,7 @@ import { mkdir, rm, setPerms, write } from '../../src/store/ops.js';
 import { resolvePath } from '../../src/store/path.js';
 import { formatPerms, type Perm, type PermKind, type Perms } from '../../src/store/perms.js';
 import { Store } from '../../src/store/store.js';
-import type { OpContext } from '../../src/store/state.js';
+import type { Change, OpContext } from '../../src/store/state.js';
 import { waitFor } from './daemon.js';
 
 // ---- trees as data ------------------------------------------------------------
@@ -99,8 +99,8 @@ export const scriptArb = (maxLength = 40): fc.Arbitrary<StoreStep[]> => fc.array
 
 const abs = (comps: readonly string[]): string => `/${comps.join('/')}`;
 
-/** Runs one step as dom0; refusals (e.g. perms of a missing node) are part of the game. */
-export function runStoreStep(s: Store, step: StoreStep): void {
+/** Runs one step as dom0; refusals (e.g. perms of a missing node) are part of the game. Returns the changes it recorded. */
+export function runStoreStep(s: Store, step: StoreStep): Change[] {
   const ctx = DOM0_CTX(s);
   const P = (comps: readonly string[]) => resolvePath(abs(comps), 0);
   try {
@@ -130,7 +130,7 @@ export function runStoreStep(s: Store, step: StoreStep): void {
   } catch (e) {
     if (!(e instanceof XsError)) throw e;
   }
-  s.takeChanges();
+  return [...s.takeChanges()];
 }
 
 /** A fresh store (with the daemon's usual /local and /tool/xenstored) after `steps`. */

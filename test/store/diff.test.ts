@@ -6,12 +6,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
-import { applyChanges, diffTrees, type NodeChange } from '../../src/store/diff.js';
+import { changeScope } from '../../src/store/cost.js';
+import { applyChanges, diffTrees, diffTreesWithin, type NodeChange } from '../../src/store/diff.js';
 import type { Node } from '../../src/store/node.js';
 import { permsEqual } from '../../src/store/perms.js';
 import { restoreState, nodeRecords } from '../../src/state/snapshot.js';
 import { lookup } from '../../src/store/tree.js';
-import { assertSameTree, buildStore, flatten, scriptArb } from '../helpers/persist.js';
+import { assertSameTree, buildStore, flatten, runStoreStep, scriptArb } from '../helpers/persist.js';
 
 const comps = (p: string): string[] => (p === '/' ? [] : p.slice(1).split('/'));
 const parentOf = (p: string): string => p.slice(0, p.lastIndexOf('/')) || '/';
@@ -135,6 +136,20 @@ describe('diffTrees + applyChanges', () => {
     assert.deepEqual(
       diffTrees(a, store.root).map((c) => c.path),
       [leaf.path],
+    );
+  });
+
+  test('diffTreesWithin(a, b, the scope of the changes) lists exactly what diffTrees(a, b) does, for every step', () => {
+    fc.assert(
+      fc.property(scriptArb(30), (script) => {
+        const store = buildStore([]);
+        for (const step of script) {
+          const before = store.root;
+          const within = changeScope(runStoreStep(store, step));
+          assert.deepEqual(diffTreesWithin(before, store.root, within), diffTrees(before, store.root), `${step.op} within /${within.join('/')}`);
+        }
+      }),
+      { numRuns: 150 },
     );
   });
 });
