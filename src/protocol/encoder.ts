@@ -30,16 +30,41 @@ export class FrameBatch {
   }
 
   add(type: number, reqId: number, txId: number, payload: Uint8Array): void {
-    const need = this.len + HEADER_SIZE + payload.length;
+    const need = this.reserve(HEADER_SIZE + payload.length);
+    writeHeader(this.scratch, this.len, type, reqId, txId, payload.length);
+    this.scratch.set(payload, this.len + HEADER_SIZE);
+    this.len = need;
+    this.count++;
+  }
+
+  /**
+   * Adds a frame whose payload is `a` NUL `b` NUL in latin1 (a watch event:
+   * path and token), written in place: a fan-out to many watchers builds no
+   * payload Buffer per event.
+   */
+  addTwoStrings(type: number, reqId: number, txId: number, a: string, b: string): void {
+    const size = a.length + b.length + 2;
+    const need = this.reserve(HEADER_SIZE + size);
+    const buf = this.scratch;
+    writeHeader(buf, this.len, type, reqId, txId, size);
+    let o = this.len + HEADER_SIZE;
+    o += buf.write(a, o, 'latin1');
+    buf[o++] = 0;
+    o += buf.write(b, o, 'latin1');
+    buf[o] = 0;
+    this.len = need;
+    this.count++;
+  }
+
+  /** Makes room for `more` bytes; returns the length after them. */
+  private reserve(more: number): number {
+    const need = this.len + more;
     if (need > this.scratch.length) {
       const bigger = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2));
       this.scratch.copy(bigger, 0, 0, this.len);
       this.scratch = bigger;
     }
-    writeHeader(this.scratch, this.len, type, reqId, txId, payload.length);
-    this.scratch.set(payload, this.len + HEADER_SIZE);
-    this.len = need;
-    this.count++;
+    return need;
   }
 
   /** A copy of what is batched, leaving it in place. */

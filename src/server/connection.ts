@@ -71,12 +71,7 @@ export class Connection implements WatchOwner {
   }
 
   event(path: string, token: string): void {
-    const payload = Buffer.allocUnsafe(path.length + token.length + 2);
-    let o = payload.write(path, 0, 'latin1');
-    payload[o++] = 0;
-    o += payload.write(token, o, 'latin1');
-    payload[o] = 0;
-    this.out.add(Op.WATCH_EVENT, 0, 0, payload);
+    this.out.addTwoStrings(Op.WATCH_EVENT, 0, 0, path, token);
   }
 
   /** Makes sure ids handed out later start after `id` (adopted transactions). */

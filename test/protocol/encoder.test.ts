@@ -70,6 +70,29 @@ describe('FrameBatch', () => {
     );
   });
 
+  test('addTwoStrings writes the same bytes as add() of "a\\0b\\0" in latin1, mixed with add() and growing (property)', () => {
+    const latin1 = fc.string({ unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 300 });
+    const step = fc.oneof(fc.tuple(latin1, latin1), frameArb);
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 20 }), fc.integer({ min: 0, max: 64 }), (steps, initial) => {
+        const batch = new FrameBatch(initial);
+        const reference = new FrameBatch(initial);
+        for (const [i, st] of steps.entries()) {
+          if (Array.isArray(st)) {
+            const [a, b] = st;
+            batch.addTwoStrings(15, i, 7, a, b);
+            reference.add(15, i, 7, Buffer.from(`${a}\0${b}\0`, 'latin1'));
+          } else {
+            batch.add(st.type, st.reqId, st.txId, st.payload);
+            reference.add(st.type, st.reqId, st.txId, st.payload);
+          }
+        }
+        assert.equal(batch.frames, reference.frames);
+        assert.ok(batch.take().equals(reference.take()));
+      }),
+    );
+  });
+
   test('grows past its initial size without losing earlier frames', () => {
     const batch = new FrameBatch(32);
     const payloads = [Buffer.alloc(10, 1), Buffer.alloc(100, 2), Buffer.alloc(PAYLOAD_MAX, 3), Buffer.alloc(5, 4)];
