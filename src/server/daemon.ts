@@ -149,7 +149,8 @@ export class Daemon {
 
   /** The transport of `conn` delivered its backlog: read again if we stopped. */
   writable(conn: Connection): void {
-    if (conn.closed || !conn.throttled) return;
+    // Frozen (live-update handover): stay paused; resumeAll() looks again if the update is abandoned.
+    if (conn.closed || !conn.throttled || this.frozen) return;
     if (conn.queuedBytes > this.settings['connection-soft-bytes'] / 2) return;
     const wait = conn.caller.privileged ? 0 : this.credit.waitMs(conn.caller.domid);
     if (wait > 0) return void setTimeout(() => this.writable(conn), wait).unref();
@@ -193,6 +194,9 @@ export class Daemon {
   }
 
   private drain(conn: Connection): void {
+    // During a live-update handover nothing more is processed: bytes already
+    // read stay in the decoder and go to the next daemon with the state.
+    if (this.frozen) return;
     const soft = this.settings['connection-soft-bytes'];
     const wait = conn.caller.privileged ? 0 : this.credit.waitMs(conn.caller.domid);
     if (wait > 0 && !conn.throttled && conn.decoder.buffered > 0) {
@@ -241,7 +245,7 @@ export class Daemon {
   /** A new turn: the deferred connections are served first, in the order they were deferred. */
   private newTurn(): void {
     this.guestBudget = this.settings['turn-guest-requests'];
-    if (this.deferred.size === 0) return;
+    if (this.deferred.size === 0 || this.frozen) return;
     const waiting = [...this.deferred];
     this.deferred.clear();
     for (const c of waiting) this.writable(c);
@@ -249,7 +253,11 @@ export class Daemon {
 
   /** After a live update was abandoned: serve what every connection sent meanwhile. */
   resumeAll(): void {
-    for (const c of [...this.conns]) if (!c.closed && !c.throttled) this.drain(c);
+    for (const c of [...this.conns]) {
+      if (c.closed) continue;
+      if (c.throttled) this.writable(c);
+      else this.drain(c);
+    }
     this.scheduleFlush();
   }
 

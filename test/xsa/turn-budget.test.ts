@@ -58,3 +58,30 @@ test('dom0 connections have no turn budget', () => {
   h.daemon.flush();
   assert.equal(d0.frames().length, 5 * BUDGET, 'all answered in one turn');
 });
+
+test('during a live-update handover a deferred guest stays paused: its requests wait in the decoder (handed to the next daemon), and are served if the update is abandoned', async () => {
+  const h = new Harness({ settings: { 'turn-guest-requests': BUDGET } });
+  const d0 = h.connect(0, true);
+  d0.write('/shared', 'v');
+  d0.ok(Op.SET_PERMS, payload('/shared', 'r0'));
+  const g = h.connect(5, false);
+  const n = 35;
+  h.daemon.receive(g.conn, Buffer.concat(Array.from({ length: n }, (_, i) => encodeFrame(Op.READ, i + 1, 0, payload('/shared')))));
+  h.daemon.frozen = true; // what LiveUpdater.handover does first
+  for (let turn = 0; turn < 5; turn++) {
+    h.daemon.flush();
+    await nextTurn();
+  }
+  const before = g.frames().map((f) => f.reqId);
+  assert.deepEqual(before, Array.from({ length: BUDGET }, (_, i) => i + 1), 'only what was served before the freeze');
+  assert.equal(g.conn.decoder.unread().length, (n - BUDGET) * encodeFrame(Op.READ, 0, 0, payload('/shared')).length, 'the rest is still unread');
+  // The update is abandoned.
+  h.daemon.frozen = false;
+  h.daemon.resumeAll();
+  const answered = [...before];
+  for (let turn = 0; turn < 100 && answered.length < n; turn++) {
+    await nextTurn();
+    answered.push(...g.frames().map((f) => f.reqId));
+  }
+  assert.deepEqual(answered, Array.from({ length: n }, (_, i) => i + 1));
+});
