@@ -94,6 +94,8 @@ export const FUZZ_SETTINGS: Partial<Settings> = {
   'path-max': 128,
   'node-permissions': 4,
   history: 20,
+  // Small, so that guests sending several requests at once get paused and resumed across turns.
+  'turn-guest-requests': 4,
 };
 
 export class InvariantViolation extends Error {
