@@ -46,8 +46,8 @@ export class BenchEnv {
     return supportsMode(this.opts.daemonCmd) ? 'coalesce' : 'default';
   }
 
-  /** Runs `fn` against a fresh daemon in `mode` (stopped afterwards; `durable`: with --durable), or against the external one. */
-  async withDaemon<T>(mode: string, fn: (t: Target) => Promise<T>, how: { durable?: boolean } = {}): Promise<T> {
+  /** Runs `fn` against a fresh daemon in `mode` (stopped afterwards; `durable`: with --durable; `extraArgs`: more tsxenstored arguments), or against the external one. */
+  async withDaemon<T>(mode: string, fn: (t: Target) => Promise<T>, how: { durable?: boolean; extraArgs?: readonly string[] } = {}): Promise<T> {
     if (this.opts.socket !== undefined) return fn(externalDaemon(this.opts.socket, this.opts.pid, this.opts.simDir, mode));
     const t = await startOwnDaemon({ mode, daemonCmd: this.opts.daemonCmd, nodeArgs: this.opts.daemonNodeArgs, pin: this.opts.pin, ...how });
     try {

@@ -74,6 +74,17 @@ export interface GuestJob {
   readonly domids: readonly number[];
 }
 
+/** Honest guests' read-modify-write transactions on `key` while hostile guests flood blind conflicting commits. */
+export interface FairnessJob {
+  readonly kind: 'fairness';
+  readonly simDir: string;
+  readonly key: string;
+  readonly honest: readonly number[];
+  readonly hostile: readonly number[];
+  /** Transactions each hostile guest keeps open at once. */
+  readonly hostileInFlight: number;
+}
+
 /** Pipelined writes of scale keys [from, to) (run to completion, no window). */
 export interface PopulateJob {
   readonly kind: 'populate';
@@ -84,7 +95,7 @@ export interface PopulateJob {
   readonly depth: number;
 }
 
-export type Job = OpsJob | TxnJob | WatchJob | GuestJob | PopulateJob;
+export type Job = OpsJob | TxnJob | WatchJob | GuestJob | FairnessJob | PopulateJob;
 
 /** Counters are summed and histograms merged across workers. */
 export interface Metrics {

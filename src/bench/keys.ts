@@ -45,3 +45,7 @@ export const DIR_CHILDREN = 16;
 export const VMSTART_DOMID_BASE = 1;
 export const DOM0_VMSTART_DOMID_BASE = 20001;
 export const GUEST_DOMID_BASE = 1;
+
+/** The fairness scenario: the shared counter every guest may write, and its guests' domids. */
+export const FAIR_KEY = '/bench/fair/counter';
+export const FAIR_DOMID_BASE = 30001;

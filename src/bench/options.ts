@@ -5,7 +5,7 @@
 import { HOST_CPUS } from './target.js';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['latency', 'throughput', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable'] as const;
+export const SCENARIOS = ['latency', 'throughput', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable', 'fairness'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Sizes {
@@ -29,6 +29,9 @@ export interface Sizes {
   readonly durableConns: readonly number[];
   readonly durablePipelined: readonly [number, number];
   readonly durableVmstartK: number;
+  /** fairness: honest guests, and the transactions the hostile guest keeps open. */
+  readonly fairHonest: number;
+  readonly fairHostileInFlight: number;
 }
 
 export const DEFAULT_SIZES: Sizes = {
@@ -50,6 +53,8 @@ export const DEFAULT_SIZES: Sizes = {
   durableConns: [1, 64],
   durablePipelined: [8, 64],
   durableVmstartK: 100,
+  fairHonest: 4,
+  fairHostileInFlight: 8,
 };
 
 export const QUICK_SIZES: Sizes = {
@@ -68,6 +73,8 @@ export const QUICK_SIZES: Sizes = {
   durableConns: [1, 4],
   durablePipelined: [2, 16],
   durableVmstartK: 10,
+  fairHonest: 2,
+  fairHostileInFlight: 4,
 };
 
 export interface Options {

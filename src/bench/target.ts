@@ -36,6 +36,8 @@ export interface OwnDaemonOptions {
   readonly pin: boolean;
   /** tsxenstored only: make every commit durable in a directory next to the socket (--durable). */
   readonly durable?: boolean;
+  /** tsxenstored only: more daemon arguments (e.g. -Q settings). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** CPUs this process may use, taken once, before pinning narrows them (children inherit the mask). */
@@ -90,6 +92,7 @@ export function killOwnDaemons(): void {
 
 export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
   if (opts.durable === true && opts.daemonCmd !== undefined) throw new Error('--durable needs a self-started tsxenstored');
+  if ((opts.extraArgs?.length ?? 0) > 0 && opts.daemonCmd !== undefined) throw new Error('daemon arguments need a self-started tsxenstored');
   const dir = await mkdtemp(join(tmpdir(), 'tsxs-bench-'));
   const socket = join(dir, 'socket');
   const simDir = join(dir, 'sim');
@@ -97,6 +100,7 @@ export async function startOwnDaemon(opts: OwnDaemonOptions): Promise<Target> {
   if (opts.daemonCmd === undefined) {
     argv = [process.execPath, ...opts.nodeArgs, daemonScript(), '--socket', socket, '--sim-dir', simDir, '--txn-conflict', opts.mode, '--log-level', 'warn'];
     if (opts.durable === true) argv.push('--durable', durableDirOf(dir));
+    argv.push(...(opts.extraArgs ?? []));
   } else {
     argv = opts.daemonCmd
       .split(' ')

@@ -10,6 +10,7 @@ import { runOps } from './drivers/ops.js';
 import { runTxn } from './drivers/txn.js';
 import { runWatch } from './drivers/watch.js';
 import { runGuests } from './drivers/guests.js';
+import { runFairness } from './drivers/fairness.js';
 import { runPopulate } from './drivers/populate.js';
 
 const port = parentPort;
@@ -45,6 +46,8 @@ function run(job: Job): Promise<Metrics> {
       return runWatch(job, go);
     case 'guests':
       return runGuests(job, go);
+    case 'fairness':
+      return runFairness(job, go);
     case 'populate':
       return runPopulate(job, go);
   }

@@ -12,7 +12,7 @@ import { readResults, type BenchResults } from '../../src/bench/json.js';
 import type { Row } from '../../src/bench/result.js';
 import { daemonScript, explain, run, type RunResult } from '../helpers/daemon.js';
 
-describe('tsxenstored bench --quick (latency, vmstart, watch, durable)', () => {
+describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-e2e-'));
   const json = join(dir, 'r.json');
   const svg = join(dir, 'c.svg');
@@ -21,7 +21,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable)', () => {
   let res: BenchResults;
 
   before(async () => {
-    r = await run(process.execPath, [daemonScript(), 'bench', '--quick', '--scenarios', 'latency,vmstart,watch,durable', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
+    r = await run(process.execPath, [daemonScript(), 'bench', '--quick', '--scenarios', 'latency,vmstart,watch,durable,fairness', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
     assert.equal(r.code, 0, explain('bench', r));
     res = readResults(json);
   });
@@ -32,7 +32,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable)', () => {
 
   it('ran the selected scenarios and nothing else, without failures', () => {
     assert.deepEqual(res.failures, []);
-    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch', 'durable']);
+    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch', 'durable', 'fairness']);
     assert.equal(res.meta.options.quick, true);
   });
 
@@ -58,6 +58,17 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable)', () => {
       assert.deepEqual(mine.map((x) => `${x.variant.split(' ')[0]} ${x.n}x${x.depth ?? 1}`), ['WRITE 1x1', 'WRITE 4x1', 'WRITE 2x16', 'vmstart 10x1']);
       assert.equal(mine[3]?.eagainRate, 0, 'disjoint VM starts never conflict');
     }
+  });
+
+  it('fairness: honest guests alone, then against a flooding guest with conflict credit on and off', () => {
+    const f = rows('fairness');
+    assert.deepEqual(f.map((x) => x.variant), ['honest alone', 'hostile flooding, conflict credit on', 'hostile flooding, conflict credit off']);
+    for (const x of f) {
+      assert.equal(x.n, 2);
+      assert.ok(Number(x.extra.attemptsPerCommit) >= 1 && Number(x.extra.maxAttempts) >= 1, JSON.stringify(x.extra));
+    }
+    assert.equal(f[0]?.extra.hostileCommitsPerS, 0, 'no hostile guest in the first step');
+    assert.ok(Number(f[2]?.extra.hostileCommitsPerS) > 0, 'without conflict credit the hostile guest commits');
   });
 
   it('latency: READ, WRITE and DIRECTORY on one connection, with percentiles in order', () => {
