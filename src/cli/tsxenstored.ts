@@ -12,7 +12,7 @@ import { LiveUpdater, type SimSidecar } from '../server/live-update.js';
 import type { Record as StateRecord } from '../state/stream.js';
 import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
-import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
+import { SETTINGS, settingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
 import { Logger, type Level } from '../server/log.js';
 import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
@@ -118,8 +118,8 @@ async function main(): Promise<void> {
   }
   for (const q of (v.quota as string[] | undefined) ?? []) {
     const eq = q.indexOf('=');
-    const name = q.slice(0, eq);
-    if (eq < 0 || !isSettingName(name)) fail(`unknown quota ${JSON.stringify(q)}; see --help`);
+    const name = eq < 0 ? undefined : settingName(q.slice(0, eq));
+    if (name === undefined) fail(`unknown quota ${JSON.stringify(q)}; see --help`);
     settings[name] = number(name, q.slice(eq + 1));
   }
   const conflict = (v['txn-conflict'] as string | undefined) ?? 'coalesce';

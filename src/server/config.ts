@@ -21,7 +21,7 @@ export const SETTINGS = [
   { name: 'transactions', descr: 'Open transactions per domain connection', def: 10, quota: true, flag: 'transaction', short: 't' },
   { name: 'outstanding', descr: 'Requests per domain whose replies are not yet delivered', def: 20, quota: true },
   { name: 'transaction-nodes', descr: 'Distinct nodes one transaction may access', def: 1024, quota: true },
-  { name: 'node-permissions', descr: 'Permission entries per node', def: 5, quota: true, flag: 'perm-nb', short: 'A' },
+  { name: 'permissions', descr: 'Permission entries per node', def: 5, quota: true, flag: 'perm-nb', short: 'A' },
   { name: 'path-max', descr: 'Length of a node path (relative to the domain home)', def: 2048, quota: true, flag: 'path-max', short: 'M' },
   { name: 'node-size', descr: 'Size of a node value in bytes', def: 2048, quota: true, flag: 'entry-size', short: 'S' },
   { name: 'connection-soft-bytes', descr: 'Queued output above which a connection\'s requests stop being read', def: 64 * 1024, quota: false },
@@ -45,12 +45,18 @@ export type QuotaName = Extract<(typeof SETTINGS)[number], { quota: true }>['nam
 
 export const QUOTA_NAMES: readonly QuotaName[] = SETTINGS.filter((s) => s.quota).map((s) => s.name as QuotaName);
 
-export function isSettingName(s: string): s is SettingName {
-  return SETTINGS.some((x) => x.name === s);
+/** Older names still understood (state files, -Q, CONTROL quota set). */
+const ALIASES: ReadonlyMap<string, SettingName> = new Map([['node-permissions', 'permissions']]);
+
+/** The setting `s` names (by its name or an older alias), if any. */
+export function settingName(s: string): SettingName | undefined {
+  return SETTINGS.some((x) => x.name === s) ? (s as SettingName) : ALIASES.get(s);
 }
 
-export function isQuotaName(s: string): s is QuotaName {
-  return (QUOTA_NAMES as readonly string[]).includes(s);
+/** The quota `s` names (by its name or an older alias), if any. */
+export function quotaName(s: string): QuotaName | undefined {
+  const n = settingName(s);
+  return n !== undefined && (QUOTA_NAMES as readonly string[]).includes(n) ? (n as QuotaName) : undefined;
 }
 
 export type Settings = Record<SettingName, number>;

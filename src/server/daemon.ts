@@ -26,7 +26,7 @@ import { Store } from '../store/store.js';
 import { commit, type ConflictMode } from '../txn/merge.js';
 import { Transaction } from '../txn/transaction.js';
 import { WatchIndex } from '../watch/watch-index.js';
-import { defaultSettings, isQuotaName, type QuotaName, type Settings } from './config.js';
+import { defaultSettings, quotaName, type QuotaName, type Settings } from './config.js';
 import { dumpState, type RestoredState } from '../state/snapshot.js';
 import { DOMID_INVALID, encodeStream } from '../state/stream.js';
 import type { DomainBackend } from './backend.js';
@@ -397,7 +397,7 @@ export class Daemon {
     return {
       nodes: this.quota(domid, 'nodes'),
       nodeSize: this.quota(domid, 'node-size'),
-      nodePerms: this.quota(domid, 'node-permissions'),
+      nodePerms: this.quota(domid, 'permissions'),
       pathMax: this.quota(domid, 'path-max'),
     };
   }
@@ -637,7 +637,10 @@ export class Daemon {
     for (const d of s.domains) {
       const dom = this.domains.ensure(d.domid);
       dom.features = d.features;
-      for (const [name, v] of d.quotas) if (isQuotaName(name)) dom.quotas.set(name, v);
+      for (const [raw, v] of d.quotas) {
+        const name = quotaName(raw);
+        if (name !== undefined) dom.quotas.set(name, v);
+      }
     }
     for (const c of s.connections) {
       if (c.spec.kind !== 'ring') continue;
@@ -682,19 +685,26 @@ export class Daemon {
     ].join('\n') + '\n';
   }
 
+  /**
+   * CONTROL quota DOMID, in the C daemon's layout: what the domain uses now
+   * (its `memory` line is not built). A domain the daemon does not know uses nothing.
+   */
   domainUsageReport(domid: number): string {
     let watches = 0;
     let txns = 0;
+    let outstanding = 0;
     for (const c of this.conns) {
       if (c.caller.domid !== domid) continue;
       watches += c.watches.size;
       txns += c.transactions.size;
+      outstanding += c.queuedFrames;
     }
     const rows: Array<[QuotaName, number]> = [
       ['nodes', this.store.usage(domid)],
       ['watches', watches],
       ['transactions', txns],
+      ['outstanding', outstanding],
     ];
-    return rows.map(([n, v]) => `${n}: ${v} (max ${this.quota(domid, n)})`).join('\n') + '\n';
+    return `Domain ${domid}:\n${rows.map(([n, v]) => `${n.padEnd(16)}: ${String(v).padStart(8)}`).join('\n')}\n`;
   }
 }

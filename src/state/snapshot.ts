@@ -10,7 +10,7 @@ import { EMPTY_VALUE, makeNode, type Node } from '../store/node.js';
 import type { Perm, Perms } from '../store/perms.js';
 import { putChild } from '../store/tree.js';
 import { childGet } from '../store/children.js';
-import { SETTINGS, isSettingName, type Settings } from '../server/config.js';
+import { SETTINGS, settingName, type Settings } from '../server/config.js';
 import type { Connection } from '../server/connection.js';
 import type { Domains } from '../server/domains.js';
 import { ACCESS_READ, ACCESS_WRITE, DOMID_INVALID, recordOffset, StreamError, type Record } from './stream.js';
@@ -108,7 +108,10 @@ export function restoreState(records: readonly Record[]): RestoredState {
     const at = recordOffset(r) ?? 0;
     switch (r.type) {
       case 'global-quota':
-        for (const [name, v] of [...r.perDomain, ...r.global]) if (isSettingName(name)) settings[name] = v;
+        for (const [raw, v] of [...r.perDomain, ...r.global]) {
+          const name = settingName(raw);
+          if (name !== undefined) settings[name] = v;
+        }
         break;
       case 'domain':
         domains.push(r);

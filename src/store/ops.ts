@@ -185,7 +185,7 @@ export function rm(ctx: OpContext, p: NodePath): void {
 
 export function setPerms(ctx: OpContext, p: NodePath, perms: Perms): void {
   const { state, caller, limits } = ctx;
-  if (limits !== undefined && perms.length > limits.nodePerms) throw new XsError('ENOSPC', 'more entries than the node-permissions quota');
+  if (limits !== undefined && perms.length > limits.nodePerms) throw new XsError('ENOSPC', 'more entries than the permissions quota');
   const { node, depth } = deepest(state.root, p.comps);
   state.touch(p.comps, p.comps.length);
   if (depth < p.comps.length) throw missing(ctx, node);

@@ -136,8 +136,8 @@ const permArb: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** Quota names dom0 may change: not the counting quotas (nodes, watches, transactions) the invariants check. */
-const settableQuota = fc.constantFrom('outstanding', 'node-size', 'path-max', 'node-permissions', 'transaction-nodes');
-const anyQuota = fc.constantFrom('nodes', 'watches', 'transactions', 'outstanding', 'transaction-nodes', 'node-permissions', 'path-max', 'node-size', 'bogus');
+const settableQuota = fc.constantFrom('outstanding', 'node-size', 'path-max', 'permissions', 'node-permissions', 'transaction-nodes');
+const anyQuota = fc.constantFrom('nodes', 'watches', 'transactions', 'outstanding', 'transaction-nodes', 'permissions', 'node-permissions', 'path-max', 'node-size', 'bogus');
 
 /** CONTROL commands that neither write files nor change global settings. */
 const controlArgs: fc.Arbitrary<readonly string[]> = fc.oneof<fc.Arbitrary<readonly string[]>[]>(

@@ -30,7 +30,7 @@ import { Logger, type Level } from '../../src/server/log.js';
 import { FrameDecoder, FrameTooLongError, type Frame } from '../../src/protocol/decoder.js';
 import { encodeFrame } from '../../src/protocol/encoder.js';
 import { Op, opName } from '../../src/protocol/op.js';
-import { isSettingName, type Settings } from '../../src/server/config.js';
+import { settingName, type Settings } from '../../src/server/config.js';
 import { CONNS, type FuzzCase, type Mutation, type Step, type TxRef } from './actions.js';
 
 export type InvariantId =
@@ -92,7 +92,7 @@ export const FUZZ_SETTINGS: Partial<Settings> = {
   'transaction-nodes': 64,
   'node-size': 256,
   'path-max': 128,
-  'node-permissions': 4,
+  permissions: 4,
   history: 20,
   // Small, so that guests sending several requests at once get paused and resumed across turns.
   'turn-guest-requests': 4,
@@ -540,7 +540,7 @@ export class FuzzWorld {
 
 /** Settings that switch off behaviour driven by the clock (conflict credit), when the daemon has them. */
 function clockFree(): Partial<Settings> {
-  return isSettingName('conflict-rate') ? ({ 'conflict-rate': 0 } as Partial<Settings>) : {};
+  return settingName('conflict-rate') !== undefined ? ({ 'conflict-rate': 0 } as Partial<Settings>) : {};
 }
 
 export interface Failure {

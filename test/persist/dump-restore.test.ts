@@ -57,7 +57,7 @@ async function observe(d: DaemonHandle): Promise<Observed> {
       introduced[id] = await xs.isDomainIntroduced(id);
       features[id] = await xs.getFeatures(id).then(String, async (e: unknown) => `error ${await errCode(Promise.reject(e))}`);
       // Node usage only: watches and transactions belong to connections, which a cold restart drops.
-      usage[id] = (await xs.control('quota', String(id))).split('\n')[0] ?? '';
+      usage[id] = (await xs.control('quota', String(id))).split('\n').find((l) => l.startsWith('nodes')) ?? '';
     }
     return { ls: ls.stdout.toString('latin1'), quotas, introduced, features, usage };
   } finally {

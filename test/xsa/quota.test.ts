@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { XenStoreClient } from '../../src/client/client.js';
 import type { Transaction } from '../../src/client/transaction.js';
 import { useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, errCode, guestClient, makeGuest, simDir, waitFor } from './support.js';
+import { assertHealthy, dom0, errCode, guestClient, makeGuest, quotaCount, simDir, waitFor } from './support.js';
 import { signalDeath } from '../../src/sim/toolstack.js';
 
 const daemon = useDaemon();
@@ -36,16 +36,10 @@ async function guest(domid: number): Promise<XenStoreClient> {
   return g;
 }
 
-/** The domain's node count as CONTROL quota reports it ("nodes: N (max M)"). */
-async function usage(domid: number): Promise<{ nodes: number; max: number; watches: number; transactions: number }> {
+/** The domain's counts as CONTROL quota DOMID reports them (the C daemon's layout). */
+async function usage(domid: number): Promise<{ nodes: number; watches: number; transactions: number }> {
   const report = await d0.control('quota', String(domid));
-  const get = (name: string): [number, number] => {
-    const m = new RegExp(`^${name}: (-?\\d+) \\(max (\\d+)\\)$`, 'm').exec(report);
-    if (m === null) throw new Error(`no ${name} in ${JSON.stringify(report)}`);
-    return [Number(m[1]), Number(m[2])];
-  };
-  const [nodes, max] = get('nodes');
-  return { nodes, max, watches: get('watches')[0], transactions: get('transactions')[0] };
+  return { nodes: quotaCount(report, 'nodes'), watches: quotaCount(report, 'watches'), transactions: quotaCount(report, 'transactions') };
 }
 
 /** Writes `count` nodes under `dir` (in `ops`, a client or a transaction); returns how many were accepted and the first error. */

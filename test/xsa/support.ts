@@ -338,9 +338,9 @@ export function socketRequest(socketPath: string, type: number, payload: Buffer,
   });
 }
 
-/** A count from CONTROL quota <domid> ("nodes: N (max M)"); negative counts parse too. */
+/** A count from CONTROL quota <domid> ("nodes           :        N", the C daemon's layout); negative counts parse too. */
 export function quotaCount(report: string, name: string): number {
-  const m = new RegExp(`^${name}: (-?\\d+) `, 'm').exec(report);
+  const m = new RegExp(`^${name} *: *(-?\\d+)$`, 'm').exec(report);
   if (m === null) throw new Error(`no ${name} in ${JSON.stringify(report)}`);
   return Number(m[1]);
 }

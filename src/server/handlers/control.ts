@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { XsError } from '../../protocol/errno.js';
 import { parseUint, strings } from '../../protocol/payload.js';
-import { SETTINGS, isSettingName } from '../config.js';
+import { SETTINGS, settingName, type QuotaName } from '../config.js';
 import type { Daemon } from '../daemon.js';
 import type { Request } from '../request.js';
 import { history } from './history.js';
@@ -22,6 +22,14 @@ function writeOut(file: string, data: string | Buffer): string {
     throw new XsError('EIO', String(e));
   }
   return 'OK';
+}
+
+/** The quotas in the order and layout of the C daemon's `quota` answer (its `memory` quota is not built). */
+const QUOTA_ORDER: readonly QuotaName[] = ['nodes', 'watches', 'transactions', 'outstanding', 'transaction-nodes', 'node-size', 'path-max', 'permissions'];
+
+function quotaSettings(d: Daemon): string {
+  const lines = QUOTA_ORDER.map((name) => `${name.padEnd(17)}: ${String(d.settings[name]).padStart(8)} ${SETTINGS.find((s) => s.name === name)!.descr}`);
+  return `Quota settings:\n${lines.join('\n')}\n`;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -60,10 +68,11 @@ const COMMANDS: Record<string, Command> = {
   quota: {
     usage: '[set <name> <val>|<domid>]',
     run: (d, a) => {
-      if (a.length === 0) return SETTINGS.filter((s) => s.quota).map((s) => `${s.name}: ${d.settings[s.name]}`).join('\n') + '\n';
+      if (a.length === 0) return quotaSettings(d);
       if (a[0] === 'set') {
-        const [, name, val] = a;
-        if (name === undefined || val === undefined || !isSettingName(name)) throw new XsError('EINVAL', 'quota set <name> <val>');
+        const [, raw, val] = a;
+        const name = raw === undefined ? undefined : settingName(raw);
+        if (name === undefined || val === undefined) throw new XsError('EINVAL', 'quota set <name> <val>');
         d.settings[name] = parseUint(val, 0xffff_ffff);
         return 'OK';
       }

@@ -5,12 +5,13 @@
  */
 import { XsError } from '../../protocol/errno.js';
 import { encodeStrings, parseUint, strings } from '../../protocol/payload.js';
-import { isQuotaName, QUOTA_NAMES, type QuotaName } from '../config.js';
+import { quotaName as knownQuota, QUOTA_NAMES, type QuotaName } from '../config.js';
 import { OK, type Request } from '../request.js';
 
 function quotaName(s: string): QuotaName {
-  if (!isQuotaName(s)) throw new XsError('EINVAL', `unknown quota ${JSON.stringify(s)}`);
-  return s;
+  const q = knownQuota(s);
+  if (q === undefined) throw new XsError('EINVAL', `unknown quota ${JSON.stringify(s)}`);
+  return q;
 }
 
 function knownDomain(r: Request, s: string): number {
