@@ -668,43 +668,4 @@ export class Daemon {
     if (held !== this.history.heldBytes) problems.push(`history accounts ${this.history.heldBytes} bytes held by old revisions, a recount finds ${held}`);
     return problems;
   }
-
-  memoryReport(): string {
-    const m = process.memoryUsage();
-    const report = checkTree(this.store.root);
-    let txns = 0;
-    for (const c of this.conns) txns += c.transactions.size;
-    return [
-      `nodes: ${report.nodes}`,
-      `connections: ${this.conns.size}`,
-      `watches: ${this.watches.size}`,
-      `transactions: ${txns}`,
-      `rss: ${m.rss}`,
-      `heap-used: ${m.heapUsed}`,
-      `array-buffers: ${m.arrayBuffers}`,
-    ].join('\n') + '\n';
-  }
-
-  /**
-   * CONTROL quota DOMID, in the C daemon's layout: what the domain uses now
-   * (its `memory` line is not built). A domain the daemon does not know uses nothing.
-   */
-  domainUsageReport(domid: number): string {
-    let watches = 0;
-    let txns = 0;
-    let outstanding = 0;
-    for (const c of this.conns) {
-      if (c.caller.domid !== domid) continue;
-      watches += c.watches.size;
-      txns += c.transactions.size;
-      outstanding += c.queuedFrames;
-    }
-    const rows: Array<[QuotaName, number]> = [
-      ['nodes', this.store.usage(domid)],
-      ['watches', watches],
-      ['transactions', txns],
-      ['outstanding', outstanding],
-    ];
-    return `Domain ${domid}:\n${rows.map(([n, v]) => `${n.padEnd(16)}: ${String(v).padStart(8)}`).join('\n')}\n`;
-  }
 }

@@ -7,6 +7,7 @@ import { XsError } from '../../protocol/errno.js';
 import { parseUint, strings } from '../../protocol/payload.js';
 import { SETTINGS, settingName, type QuotaName } from '../config.js';
 import type { Daemon } from '../daemon.js';
+import { domainUsageReport, memoryReport } from '../reports.js';
 import type { Request } from '../request.js';
 import { history } from './history.js';
 
@@ -60,7 +61,7 @@ const COMMANDS: Record<string, Command> = {
   memreport: {
     usage: '[<file>]',
     run: (d, a) => {
-      const report = d.memoryReport();
+      const report = memoryReport(d);
       if (a[0] === undefined || a[0] === '') return report;
       return writeOut(a[0], report);
     },
@@ -76,7 +77,7 @@ const COMMANDS: Record<string, Command> = {
         d.settings[name] = parseUint(val, 0xffff_ffff);
         return 'OK';
       }
-      return d.domainUsageReport(parseUint(a[0]!, 0xffff));
+      return domainUsageReport(d, parseUint(a[0]!, 0xffff));
     },
   },
   'quota-soft': { usage: '', run: () => 'no soft quotas\n' },
