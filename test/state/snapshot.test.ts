@@ -154,6 +154,11 @@ describe('snapshot: everything else a daemon holds', () => {
     ]);
     assert.deepEqual(s.settings, { nodes: 12 });
   });
+
+  test('a state file from before the rename restores node-permissions as permissions', () => {
+    const s = restoreState([{ type: 'global-quota', perDomain: [['node-permissions', 3]], global: [] }, ...nodeRecords(buildStore([]).root)]);
+    assert.deepEqual(s.settings, { permissions: 3 });
+  });
 });
 
 describe('snapshot: inconsistent record sequences are refused', () => {
