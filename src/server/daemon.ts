@@ -102,7 +102,7 @@ export class Daemon {
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
     this.history = new History(this.settings.history, this.store.root, Date.now(), this.settings['history-bytes']);
-    this.guestBudget = this.settings['turn-guest-requests'];
+    this.guestBudget = this.turnBudget();
   }
 
   // ---- connections -------------------------------------------------------
@@ -242,9 +242,15 @@ export class Daemon {
     this.scheduleFlush();
   }
 
+  /** Guest requests one turn may serve ('turn-guest-requests'; 0: no limit). */
+  private turnBudget(): number {
+    const n = this.settings['turn-guest-requests'];
+    return n === 0 ? Number.POSITIVE_INFINITY : n;
+  }
+
   /** A new turn: the deferred connections are served first, in the order they were deferred. */
   private newTurn(): void {
-    this.guestBudget = this.settings['turn-guest-requests'];
+    this.guestBudget = this.turnBudget();
     if (this.deferred.size === 0 || this.frozen) return;
     const waiting = [...this.deferred];
     this.deferred.clear();

@@ -85,3 +85,12 @@ test('during a live-update handover a deferred guest stays paused: its requests 
   }
   assert.deepEqual(answered, Array.from({ length: n }, (_, i) => i + 1));
 });
+
+test('a turn budget of 0 means no limit (not a daemon that never serves guests)', () => {
+  const h = new Harness({ settings: { 'turn-guest-requests': 0 } });
+  const g = h.connect(5, false);
+  h.daemon.receive(g.conn, Buffer.concat(Array.from({ length: 15 }, (_, i) => encodeFrame(Op.GET_DOMAIN_PATH, i + 1, 0, payload('5')))));
+  assert.equal(g.sink.paused, false);
+  h.daemon.flush();
+  assert.equal(g.frames().length, 15);
+});
