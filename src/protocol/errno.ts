@@ -9,11 +9,11 @@ export const ERRNO_NAMES = [
 
 export type Errno = (typeof ERRNO_NAMES)[number];
 
-/** A protocol-level failure: answered to the client as an ERROR message. */
 /**
- * A protocol error: an answer to a client, not a bug, so it carries no stack
- * trace (V8 captures one for every Error it constructs, which was 7% of the
- * daemon's time in a profile of clients conflicting on one counter).
+ * A protocol-level failure, answered to the client as an ERROR message: an
+ * answer, not a bug, so it carries no stack trace (V8 captures one for every
+ * Error it constructs, which was 7% of the daemon's time in a profile of
+ * clients conflicting on one counter).
  */
 export class XsError extends Error {
   readonly errno: Errno;
