@@ -26,6 +26,8 @@ interface Slot {
   /** When the increment's first attempt started (honest). */
   since: number;
   attempts: number;
+  /** A request of this transaction failed: its end is not a commit to count. */
+  failed: boolean;
 }
 
 export async function runFairness(job: FairnessJob, go: Go): Promise<Metrics> {
@@ -73,6 +75,7 @@ export async function runFairness(job: FairnessJob, go: Go): Promise<Metrics> {
     const begin = (s: Slot): void => {
       if (clock() >= w.t1) return retire(); // between transactions: leave clean
       s.step = 'start';
+      s.failed = false;
       s.attempts++;
       send(conn, s, byReq);
     };
@@ -95,6 +98,7 @@ export async function runFairness(job: FairnessJob, go: Go): Promise<Metrics> {
         } else {
           errors.add(errnoOf(p));
           if (s.step !== 'start' && s.step !== 'end') {
+            s.failed = true;
             s.step = 'end'; // close the transaction, then start over
             send(conn, s, byReq);
             return;
@@ -116,6 +120,7 @@ export async function runFairness(job: FairnessJob, go: Go): Promise<Metrics> {
           s.step = 'end';
           break;
         case 'end':
+          if (s.failed) return begin(s);
           if (counted) {
             if (isHonest) {
               n.honestCommits++;
@@ -136,7 +141,7 @@ export async function runFairness(job: FairnessJob, go: Go): Promise<Metrics> {
     conn.flush();
   };
 
-  const slot = (): Slot => ({ step: 'start', txId: 0, value: 0, since: clock(), attempts: 0 });
+  const slot = (): Slot => ({ step: 'start', txId: 0, value: 0, since: clock(), attempts: 0, failed: false });
   for (const c of honest) drive(c, [slot()], true);
   for (const c of hostile) drive(c, Array.from({ length: job.hostileInFlight }, slot), false);
   if (live === 0) finish();
