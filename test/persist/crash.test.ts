@@ -9,7 +9,7 @@
 //  - A disk that refuses writes (a small tmpfs filled up): the write fails for
 //    the client (connection closed, never an OK) and is undone; once space
 //    returns, writes succeed again and survive a crash.
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, copyFileSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -370,102 +370,103 @@ async function writeUntilRefused(d: DaemonHandle, prefix: string): Promise<Attem
   assert.fail('the full disk never refused a commit');
 }
 
-describe('durable daemon: disk full', () => {
-  test('a commit the disk refuses is undone, the daemon keeps serving; after space returns, writes succeed and survive a crash', { timeout: 120_000 }, async (t) => {
-    const mnt = tempDir('tsxs-tmpfs-');
-    const why = mountTmpfs(mnt, '256k');
-    if (why !== undefined) {
-      t.skip(`cannot mount a small tmpfs here (${why}); a full disk cannot be simulated without it`);
-      return;
-    }
-    let d: DaemonHandle | undefined;
-    try {
-      const dir = join(mnt, 'durable');
-      const args = ['--no-sim', '--durable', dir];
-      d = await startDaemon({ args });
-      const xs = await connect({ path: d.socket });
-      await xs.write('/full/before', 'kept');
-      xs.close();
-      const filler = fillDisk(mnt);
-      const attempts = await writeUntilRefused(d, '/full');
-      const refused = attempts[attempts.length - 1]!;
-      const stored = attempts.filter((a) => a.present).map((a) => a.key);
-      for (const a of attempts) {
-        // Whatever else happens, a write fails only by losing the connection.
-        if (!a.ok) assert.ok(isConnectionLoss(a.error), `${a.key}: ${String(a.error)}`);
-      }
-      assert.equal(refused.present, false, 'the refused write was undone');
-      assert.ok(d.running(), 'the daemon keeps running');
-      await waitFor(() => /durable log: ENOSPC/.test(d!.log()), { what: 'the daemon to log the refused write' });
-      const check = await connect({ path: d.socket });
-      try {
-        assert.equal((await check.read('/full/before')).toString(), 'kept');
-        assert.equal(await check.control('check'), 'OK');
-        // Reads need no disk.
-        assert.deepEqual(await check.directory('/full'), ['before', ...stored.map((k) => k.slice('/full/'.length))].sort());
-        // Space returns.
-        unlinkSync(filler);
-        await check.write('/full/after', 'space is back');
-        assert.equal((await check.read('/full/after')).toString(), 'space is back');
-      } finally {
-        check.close();
-      }
-      // It is durable: kill -9 and recover.
-      await killAndWait(d.pid, 'SIGKILL');
-      await d.stop();
-      d = await startDaemon({ args });
-      const r = await connect({ path: d.socket });
-      try {
-        assert.equal((await r.read('/full/before')).toString(), 'kept');
-        assert.equal((await r.read('/full/after')).toString(), 'space is back');
-        for (const k of stored) assert.equal((await r.read(k)).length, 3000, k);
-        assert.equal(await r.exists(refused.key), false, 'a refused commit never reappears');
-        assert.equal(await r.control('check'), 'OK');
-      } finally {
-        r.close();
-      }
-    } finally {
-      await d?.stop();
-      unmount(mnt);
-    }
-  });
+/**
+ * Runs `body` on a fresh tmpfs of `size` (the only way to fill a disk here),
+ * unmounted afterwards; skips the test where tmpfs cannot be mounted.
+ */
+async function onSmallTmpfs(t: TestContext, size: string, body: (mnt: string) => Promise<void>): Promise<void> {
+  const mnt = tempDir('tsxs-tmpfs-');
+  const why = mountTmpfs(mnt, size);
+  if (why !== undefined) {
+    t.skip(`cannot mount a small tmpfs here (${why}); a full disk cannot be simulated without it`);
+    return;
+  }
+  try {
+    await body(mnt);
+  } finally {
+    unmount(mnt);
+  }
+}
 
-  test(
-    'a commit the disk refuses is never acknowledged: the client sees its connection closed, not OK',
-    { timeout: 60_000 },
-    async (t) => {
-      const mnt = tempDir('tsxs-tmpfs-');
-      const why = mountTmpfs(mnt, '128k');
-      if (why !== undefined) {
-        t.skip(`cannot mount a small tmpfs here (${why})`);
-        return;
-      }
+/** A durable daemon on `mnt`, whose disk is then filled; stopped afterwards. */
+async function durableOnFullDisk(mnt: string, body: (d: DaemonHandle) => Promise<void>): Promise<void> {
+  const d = await startDaemon({ args: ['--no-sim', '--durable', join(mnt, 'durable')] });
+  try {
+    fillDisk(mnt);
+    await body(d);
+  } finally {
+    await d.stop();
+  }
+}
+
+describe('durable daemon: disk full', () => {
+  test('a commit the disk refuses is undone, the daemon keeps serving; after space returns, writes succeed and survive a crash', { timeout: 120_000 }, (t) =>
+    onSmallTmpfs(t, '256k', async (mnt) => {
       let d: DaemonHandle | undefined;
       try {
-        d = await startDaemon({ args: ['--no-sim', '--durable', join(mnt, 'durable')] });
-        fillDisk(mnt);
-        const daemon = d;
+        const dir = join(mnt, 'durable');
+        const args = ['--no-sim', '--durable', dir];
+        d = await startDaemon({ args });
+        const xs = await connect({ path: d.socket });
+        await xs.write('/full/before', 'kept');
+        xs.close();
+        const filler = fillDisk(mnt);
+        const attempts = await writeUntilRefused(d, '/full');
+        const refused = attempts[attempts.length - 1]!;
+        const stored = attempts.filter((a) => a.present).map((a) => a.key);
+        for (const a of attempts) {
+          // Whatever else happens, a write fails only by losing the connection.
+          if (!a.ok) assert.ok(isConnectionLoss(a.error), `${a.key}: ${String(a.error)}`);
+        }
+        assert.equal(refused.present, false, 'the refused write was undone');
+        assert.ok(d.running(), 'the daemon keeps running');
+        await waitFor(() => /durable log: ENOSPC/.test(d!.log()), { what: 'the daemon to log the refused write' });
+        const check = await connect({ path: d.socket });
+        try {
+          assert.equal((await check.read('/full/before')).toString(), 'kept');
+          assert.equal(await check.control('check'), 'OK');
+          // Reads need no disk.
+          assert.deepEqual(await check.directory('/full'), ['before', ...stored.map((k) => k.slice('/full/'.length))].sort());
+          // Space returns.
+          unlinkSync(filler);
+          await check.write('/full/after', 'space is back');
+          assert.equal((await check.read('/full/after')).toString(), 'space is back');
+        } finally {
+          check.close();
+        }
+        // It is durable: kill -9 and recover.
+        await killAndWait(d.pid, 'SIGKILL');
+        await d.stop();
+        d = await startDaemon({ args });
+        const r = await connect({ path: d.socket });
+        try {
+          assert.equal((await r.read('/full/before')).toString(), 'kept');
+          assert.equal((await r.read('/full/after')).toString(), 'space is back');
+          for (const k of stored) assert.equal((await r.read(k)).length, 3000, k);
+          assert.equal(await r.exists(refused.key), false, 'a refused commit never reappears');
+          assert.equal(await r.control('check'), 'OK');
+        } finally {
+          r.close();
+        }
+      } finally {
+        await d?.stop();
+      }
+    }));
+
+  test('a commit the disk refuses is never acknowledged: the client sees its connection closed, not OK', { timeout: 60_000 }, (t) =>
+    onSmallTmpfs(t, '128k', (mnt) =>
+      durableOnFullDisk(mnt, async (d) => {
         const attempts = await writeUntilRefused(d, '/ack').catch((e: unknown) => {
-          throw new Error(`${String(e)}\n--- daemon log ---\n${daemon.log()}`);
+          throw new Error(`${String(e)}\n--- daemon log ---\n${d.log()}`);
         });
         const refused = attempts[attempts.length - 1]!;
         assert.equal(refused.ok, false, `${refused.key} was answered OK but is not in the store`);
         assert.ok(isConnectionLoss(refused.error), String(refused.error));
-      } finally {
-        await d?.stop();
-        unmount(mnt);
-      }
-    },
-  );
+      }),
+    ));
 
-  test('a daemon started on a full disk says so and exits; it never listens and then crashes', { timeout: 60_000 }, async (t) => {
-    const mnt = tempDir('tsxs-tmpfs-');
-    const why = mountTmpfs(mnt, '64k');
-    if (why !== undefined) {
-      t.skip(`cannot mount a small tmpfs here (${why})`);
-      return;
-    }
-    try {
+  test('a daemon started on a full disk says so and exits; it never listens and then crashes', { timeout: 60_000 }, (t) =>
+    onSmallTmpfs(t, '64k', async (mnt) => {
       // The snapshot of even a fresh store needs more than the few bytes left.
       fillDisk(mnt);
       const socket = join(mnt, 'never');
@@ -474,34 +475,16 @@ describe('durable daemon: disk full', () => {
       assert.match(r.stderr, /cannot (write the first snapshot|recover) .*ENOSPC/, explain('tsxenstored', r));
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'a clear message, not a stack trace');
       assert.equal(await canConnect(socket), false, 'it never accepted a client');
-    } finally {
-      unmount(mnt);
-    }
-  });
+    }));
 
-  test(
-    'a commit the disk refused does not appear in the history either',
-    { timeout: 60_000 },
-    async (t) => {
-      const mnt = tempDir('tsxs-tmpfs-');
-      const why = mountTmpfs(mnt, '128k');
-      if (why !== undefined) {
-        t.skip(`cannot mount a small tmpfs here (${why})`);
-        return;
-      }
-      let d: DaemonHandle | undefined;
-      try {
-        d = await startDaemon({ args: ['--no-sim', '--durable', join(mnt, 'durable')] });
-        fillDisk(mnt);
+  test('a commit the disk refused does not appear in the history either', { timeout: 60_000 }, (t) =>
+    onSmallTmpfs(t, '128k', (mnt) =>
+      durableOnFullDisk(mnt, async (d) => {
         const attempts = await writeUntilRefused(d, '/h');
         const refused = attempts[attempts.length - 1]!;
         const log = await tsx(d, ['log', refused.key]);
         assert.equal(log.code, 0);
         assert.equal(log.stdout.toString(), '', `the history lists a revision that never happened:\n${log.stdout.toString()}`);
-      } finally {
-        await d?.stop();
-        unmount(mnt);
-      }
-    },
-  );
+      }),
+    ));
 });
