@@ -15,51 +15,16 @@ import type { XenStoreClient } from '../../src/client/client.js';
 import { encodeFrame } from '../../src/protocol/encoder.js';
 import { Op } from '../../src/protocol/op.js';
 import { signalDeath } from '../../src/sim/toolstack.js';
-import { run, useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, errCode, guestClient, makeGuest, outcome, RingGuest, simDir, socketRequest, quotaCount, waitFor, z } from './support.js';
+import { run } from '../helpers/daemon.js';
+import { assertHealthy, dom0, errCode, outcome, simDir, socketRequest, quotaCount, waitFor, z, useXsaSuite } from './support.js';
 import { existsSync } from 'node:fs';
 
-const daemon = useDaemon();
+const suite = useXsaSuite({ bystander: 80 });
+const { daemon, guest, ring, bystanderServed: othersServed } = suite;
 let d0: XenStoreClient;
-let bystander: XenStoreClient;
-const clients: XenStoreClient[] = [];
-const rings: RingGuest[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
-  await makeGuest(d0, h, 80);
-  bystander = await guestClient(h, 80);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const c of clients) c.close();
-  for (const r of rings) r.close();
-  bystander?.close();
-  d0?.close();
-});
-
-async function ring(domid: number): Promise<RingGuest> {
-  await makeGuest(d0, daemon(), domid);
-  const r = await RingGuest.open(daemon(), domid);
-  rings.push(r);
-  return r;
-}
-
-async function guest(domid: number): Promise<XenStoreClient> {
-  await makeGuest(d0, daemon(), domid);
-  const g = await guestClient(daemon(), domid);
-  clients.push(g);
-  return g;
-}
-
-let k = 0;
-async function othersServed(): Promise<void> {
-  const i = k++;
-  await bystander.write(`data/c${i}`, String(i));
-  assert.equal(await bystander.readString(`data/c${i}`), String(i));
-}
-
 
 const w = (path: string, value: string): Buffer => Buffer.concat([z(path), Buffer.from(value, 'latin1')]);
 

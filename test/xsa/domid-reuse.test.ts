@@ -12,38 +12,15 @@ import assert from 'node:assert/strict';
 import type { XenStoreClient } from '../../src/client/client.js';
 import { Op } from '../../src/protocol/op.js';
 import { signalDeath } from '../../src/sim/toolstack.js';
-import { useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, errCode, guestClient, makeGuest, outcome, RingGuest, simDir, quotaCount, waitFor, z } from './support.js';
 
-const daemon = useDaemon();
+import { assertHealthy, dom0, errCode, outcome, simDir, quotaCount, waitFor, z, useXsaSuite } from './support.js';
+
+const suite = useXsaSuite();
+const { daemon, guest, ring } = suite;
 let d0: XenStoreClient;
-const clients: XenStoreClient[] = [];
-const rings: RingGuest[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const c of clients) c.close();
-  for (const r of rings) r.close();
-  d0?.close();
-});
-
-async function guest(domid: number): Promise<XenStoreClient> {
-  await makeGuest(d0, daemon(), domid);
-  const g = await guestClient(daemon(), domid);
-  clients.push(g);
-  return g;
-}
-
-async function ring(domid: number): Promise<RingGuest> {
-  await makeGuest(d0, daemon(), domid);
-  const r = await RingGuest.open(daemon(), domid);
-  rings.push(r);
-  return r;
-}
 
 /** The domain dies (simulated VIRQ_DOM_EXC); resolves once the daemon has forgotten it. */
 async function kill(domid: number): Promise<void> {
@@ -54,7 +31,6 @@ async function kill(domid: number): Promise<void> {
 async function quotaReport(domid: number): Promise<string> {
   return d0.control('quota', String(domid));
 }
-
 
 test('XSA-322/XSA-417: a new domain with a reused domid inherits no ACL entries and no nodes of the old one', async () => {
   const old = await guest(50);
@@ -161,7 +137,6 @@ test('XSA-322: a SET_TARGET privilege over a dead domain does not extend to the 
   await assertHealthy(daemon(), d0, 'reuse-target');
   assert.equal(after, 'ERROR EACCES', 'after a reconnect, domain 55 must not act as the new domain 56');
 });
-
 
 test('XSA-483: releasing a domain that owns the root node leaves every node count exact', async () => {
   await guest(57);

@@ -10,29 +10,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { XenStoreClient } from '../../src/client/client.js';
 import { XenStoreError } from '../../src/client/errors.js';
-import { useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, guestClient, makeGuest, waitFor } from './support.js';
 
-const daemon = useDaemon();
+import { assertHealthy, waitFor, useXsaSuite } from './support.js';
+
+const suite = useXsaSuite();
+const { daemon, guest } = suite;
 let d0: XenStoreClient;
-const clients: XenStoreClient[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const c of clients) c.close();
-  d0?.close();
-});
-
-async function guest(domid: number): Promise<XenStoreClient> {
-  await makeGuest(d0, daemon(), domid);
-  const g = await guestClient(daemon(), domid);
-  clients.push(g);
-  return g;
-}
 
 const MAX_ATTEMPTS = 20;
 const COUNTER = '/tool/shared/counter';

@@ -21,7 +21,7 @@ import type { Transaction } from '../../src/client/transaction.js';
 import { encodeFrame } from '../../src/protocol/encoder.js';
 import { Op } from '../../src/protocol/op.js';
 import { ERROR_NONE, ERROR_PROTO } from '../../src/ring/layout.js';
-import { startDaemon, useDaemon, type DaemonHandle } from '../helpers/daemon.js';
+import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import {
   assertHealthy,
   dom0,
@@ -36,49 +36,22 @@ import {
   RSS_BOUND_KIB,
   rssKiB,
   waitFor,
+  useXsaSuite,
   z,
 } from './support.js';
 
-const daemon = useDaemon();
+const suite = useXsaSuite({ bystander: 70 });
+const { daemon, guest, ring } = suite;
 let d0: XenStoreClient;
-let bystander: XenStoreClient;
-const clients: XenStoreClient[] = [];
-const rings: RingGuest[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
-  await makeGuest(d0, h, 70);
-  bystander = await guestClient(h, 70);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const c of clients) c.close();
-  for (const r of rings) r.close();
-  bystander?.close();
-  d0?.close();
-});
-
-async function ring(domid: number): Promise<RingGuest> {
-  await makeGuest(d0, daemon(), domid);
-  const r = await RingGuest.open(daemon(), domid);
-  rings.push(r);
-  return r;
-}
-
-async function guest(domid: number): Promise<XenStoreClient> {
-  await makeGuest(d0, daemon(), domid);
-  const g = await guestClient(daemon(), domid);
-  clients.push(g);
-  return g;
-}
 
 let round = 0;
 /** dom0 and a well-behaved guest are served. */
 async function othersServed(): Promise<void> {
+  await suite.bystanderServed();
   const i = round++;
-  await bystander.write(`data/r${i}`, String(i));
-  assert.equal(await bystander.readString(`data/r${i}`), String(i));
   await d0.write(`/tool/mem/${i}`, String(i));
 }
 
@@ -169,7 +142,6 @@ test('XSA-326/XSA-349: watch events to a guest that never reads: the daemon drop
   await r.reset();
   assert.equal(outcome(await r.request(Op.READ, z('name'))), 'guest-72');
 });
-
 
 test('XSA-326/XSA-349: a burst of writes to a node watched by a non-reading guest cannot outgrow the output bound within one turn', async (t) => {
   // A daemon of its own: what this does to the RSS must not colour the other tests' measurements.

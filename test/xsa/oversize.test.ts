@@ -11,41 +11,15 @@ import { connect as netConnect } from 'node:net';
 import type { XenStoreClient } from '../../src/client/client.js';
 import { Op } from '../../src/protocol/op.js';
 import { ERROR_NONE, ERROR_PROTO } from '../../src/ring/layout.js';
-import { useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, errCode, guestClient, makeGuest, outcome, pv, RingGuest, text, waitFor, z } from './support.js';
 
-const daemon = useDaemon();
+import { assertHealthy, dom0, errCode, guestClient, outcome, pv, text, waitFor, z, useXsaSuite } from './support.js';
+
+const suite = useXsaSuite({ bystander: 30 });
+const { daemon, ring: rawGuest, bystanderServed } = suite;
 let d0: XenStoreClient;
-/** A well-behaved guest that must not notice anything. */
-let bystander: XenStoreClient;
-const rings: RingGuest[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
-  await makeGuest(d0, h, 30);
-  bystander = await guestClient(h, 30);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const r of rings) r.close();
-  bystander?.close();
-  d0?.close();
-});
-
-async function rawGuest(domid: number): Promise<RingGuest> {
-  await makeGuest(d0, daemon(), domid);
-  const r = await RingGuest.open(daemon(), domid);
-  rings.push(r);
-  return r;
-}
-
-let n = 0;
-async function bystanderServed(): Promise<void> {
-  const i = n++;
-  await bystander.write(`data/ok${i}`, String(i));
-  assert.equal(await bystander.readString(`data/ok${i}`), String(i));
-}
 
 /** A 16-byte header announcing `len` bytes of payload. */
 function header(type: number, reqId: number, len: number): Buffer {
@@ -139,7 +113,6 @@ test('XSA-115 area: values over node-size and permission lists over node-permiss
   assert.equal(r.error, ERROR_NONE);
   await assertHealthy(daemon(), d0, 'quota-sizes');
 });
-
 
 test('XSA-115: the daemon never sends a frame over 4096 bytes (a watch event for a long path with a long token)', async () => {
   const r = await rawGuest(33);

@@ -15,38 +15,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { XenStoreClient } from '../../src/client/client.js';
 import { Op } from '../../src/protocol/op.js';
-import { useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, guestClient, makeGuest, outcome, RingGuest, waitFor, z } from './support.js';
 
-const daemon = useDaemon();
+import { assertHealthy, dom0, makeGuest, outcome, RingGuest, waitFor, z, useXsaSuite } from './support.js';
+
+const suite = useXsaSuite();
+const { daemon, guest, ring } = suite;
 let d0: XenStoreClient;
-const clients: XenStoreClient[] = [];
-const rings: RingGuest[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const c of clients) c.close();
-  for (const r of rings) r.close();
-  d0?.close();
-});
-
-async function guest(domid: number): Promise<XenStoreClient> {
-  await makeGuest(d0, daemon(), domid);
-  const g = await guestClient(daemon(), domid);
-  clients.push(g);
-  return g;
-}
-
-async function ring(domid: number): Promise<RingGuest> {
-  await makeGuest(d0, daemon(), domid);
-  const r = await RingGuest.open(daemon(), domid);
-  rings.push(r);
-  return r;
-}
 
 /** Waits until the watcher has the event `path` with `token`; returns every event (path) of `token` before it. */
 async function eventsUntil(r: RingGuest, token: string, path: string): Promise<string[]> {

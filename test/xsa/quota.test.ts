@@ -11,30 +11,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { XenStoreClient } from '../../src/client/client.js';
 import type { Transaction } from '../../src/client/transaction.js';
-import { useDaemon } from '../helpers/daemon.js';
-import { assertHealthy, dom0, errCode, guestClient, makeGuest, quotaCount, simDir, waitFor } from './support.js';
+
+import { assertHealthy, dom0, errCode, quotaCount, simDir, waitFor, useXsaSuite } from './support.js';
 import { signalDeath } from '../../src/sim/toolstack.js';
 
-const daemon = useDaemon();
+const suite = useXsaSuite();
+const { daemon, guest } = suite;
 let d0: XenStoreClient;
-const clients: XenStoreClient[] = [];
-
 before(async () => {
-  const h = await daemon.ready();
-  d0 = await dom0(h);
+  d0 = await suite.ready();
 });
-
-after(() => {
-  for (const c of clients) c.close();
-  d0?.close();
-});
-
-async function guest(domid: number): Promise<XenStoreClient> {
-  await makeGuest(d0, daemon(), domid);
-  const g = await guestClient(daemon(), domid);
-  clients.push(g);
-  return g;
-}
 
 /** The domain's counts as CONTROL quota DOMID reports them (the C daemon's layout). */
 async function usage(domid: number): Promise<{ nodes: number; watches: number; transactions: number }> {
@@ -67,7 +53,6 @@ test('XSA-326: a single transaction cannot create more nodes than the nodes quot
   assert.ok(after.nodes <= 60, `domain 40 owns ${after.nodes} nodes, quota 60`);
   await assertHealthy(daemon(), d0, 'q-single');
 });
-
 
 test('XSA-326: concurrent transactions together still hit the nodes quota at commit time', async () => {
   const g = await guest(41);

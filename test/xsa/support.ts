@@ -9,11 +9,14 @@
  *  - guestClient(): a well-behaved guest (the real client over the ring).
  *  - rssKiB(): a process's resident set from /proc/<pid>/status (VmRSS).
  *  - assertHealthy(): the daemon runs, answers dom0, and CONTROL check says OK.
+ *  - useXsaSuite(): a file's daemon, its dom0 client, an optional bystander
+ *    guest, and guests opened on demand, all closed after the file.
  *
  * Nothing here measures elapsed time as an assertion: every deadline only
  * bounds how long we poll for something that should eventually hold.
  */
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -28,7 +31,7 @@ import { readDescriptor } from '../../src/sim/guest.js';
 import { evtchnPath, pagePath } from '../../src/sim/layout.js';
 import { mapShared } from '../../src/sim/shm.js';
 import { createGuest } from '../../src/sim/toolstack.js';
-import { waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { useDaemon, waitFor, type DaemonHandle, type DaemonRef } from '../helpers/daemon.js';
 
 export { waitFor };
 
@@ -50,6 +53,71 @@ export async function makeGuest(d0: XenStoreClient, h: DaemonHandle, domid: numb
 /** A well-behaved guest: the real client over domain `domid`'s ring. */
 export function guestClient(h: DaemonHandle, domid: number): Promise<XenStoreClient> {
   return connect({ domain: domid, simDir: simDir(h) });
+}
+
+export interface XsaSuite {
+  readonly daemon: DaemonRef;
+  /** dom0's client, once connected. */
+  ready(): Promise<XenStoreClient>;
+  /** The bystander guest writes a fresh key and reads it back: it is still served. */
+  bystanderServed(): Promise<void>;
+  /** Creates domain `domid` and connects a well-behaved client over its ring. */
+  guest(domid: number): Promise<XenStoreClient>;
+  /** Creates domain `domid` and opens its ring as a RingGuest. */
+  ring(domid: number): Promise<RingGuest>;
+}
+
+/**
+ * Registers a file's daemon (useDaemon), its dom0 client and, with
+ * `bystander`, a well-behaved guest of that domid that must not notice the
+ * attacks; everything opened through guest()/ring() is closed after the file.
+ */
+export function useXsaSuite(opts: { bystander?: number } = {}): XsaSuite {
+  const daemon = useDaemon();
+  const clients: XenStoreClient[] = [];
+  const rings: RingGuest[] = [];
+  let served = 0;
+  const connected = (async () => {
+    const h = await daemon.ready();
+    const d0 = await dom0(h);
+    if (opts.bystander === undefined) return { d0, bystander: undefined };
+    await makeGuest(d0, h, opts.bystander);
+    return { d0, bystander: await guestClient(h, opts.bystander) };
+  })();
+  connected.catch(() => undefined); // reported by the before() hook
+  before(() => connected.then(() => undefined));
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const r of rings) r.close();
+    const c = await connected.catch(() => undefined);
+    c?.bystander?.close();
+    c?.d0.close();
+  });
+  return {
+    daemon,
+    ready: async () => (await connected).d0,
+    async bystanderServed() {
+      const { bystander } = await connected;
+      if (bystander === undefined) throw new Error('useXsaSuite() was not given a bystander');
+      const key = `data/served${served++}`;
+      await bystander.write(key, key);
+      assert.equal(await bystander.readString(key), key);
+    },
+    async guest(domid) {
+      const { d0 } = await connected;
+      await makeGuest(d0, daemon(), domid);
+      const g = await guestClient(daemon(), domid);
+      clients.push(g);
+      return g;
+    },
+    async ring(domid) {
+      const { d0 } = await connected;
+      await makeGuest(d0, daemon(), domid);
+      const r = await RingGuest.open(daemon(), domid);
+      rings.push(r);
+      return r;
+    },
+  };
 }
 
 /** The error code `p` rejects with (XenStoreError); fails if it succeeds. */
