@@ -17,9 +17,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type XenStoreClient } from '../../src/client/client.js';
 import { XenStoreError } from '../../src/client/errors.js';
-import { FrameDecoder, type Frame } from '../../src/protocol/decoder.js';
+import { FrameDecoder, FrameTooLongError, type Frame } from '../../src/protocol/decoder.js';
+import { Op } from '../../src/protocol/op.js';
 import { encodeFrame } from '../../src/protocol/encoder.js';
-import { CONNECTION, ERROR, PAGE_SIZE, REQ_CONS, REQ_PROD, RSP_CONS, RSP_PROD } from '../../src/ring/layout.js';
+import { CONNECTED, CONNECTION, ERROR, PAGE_SIZE, RECONNECT, REQ_CONS, REQ_PROD, RSP_CONS, RSP_PROD } from '../../src/ring/layout.js';
 import { Ring } from '../../src/ring/ring.js';
 import { readDescriptor } from '../../src/sim/guest.js';
 import { descriptorPath, evtchnPath, pagePath } from '../../src/sim/layout.js';
@@ -324,6 +325,7 @@ export function z(...parts: string[]): Buffer {
  * Domain `domid`'s shared page mapped by the test, with the event channel
  * bound: the test writes indices and bytes as a (possibly malicious) guest.
  * Binding replaces any other binding of the domain (e.g. a GuestChannel's).
+ * The one raw-ring guest of the test suites (sim, persist and XSA tests).
  */
 export class RawRing {
   readonly words: Int32Array;
@@ -337,8 +339,11 @@ export class RawRing {
   autoRead = true;
   /** Set if the daemon's end of the event channel closed. */
   evtchnClosed = false;
+  /** Set to the announced length if the daemon sent a frame over 4096 bytes (a protocol violation). */
+  oversized: number | undefined;
   private readonly decoder = new FrameDecoder();
   private nextReq = 1;
+  private wakers: Array<() => void> = [];
 
   private constructor(
     readonly domid: number,
@@ -377,6 +382,7 @@ export class RawRing {
     return ring!;
   }
 
+  /** The page's error field (0: none, 3: ERROR_PROTO, set when the daemon drops the connection). */
   get error(): number {
     return Atomics.load(this.words, ERROR);
   }
@@ -397,12 +403,35 @@ export class RawRing {
 
   /** Signals the daemon. */
   kick(): void {
-    this.socket.write(Buffer.from([1]));
+    if (!this.socket.destroyed) this.socket.write(Buffer.from([1]));
   }
 
   private onKick(): void {
     this.notifications++;
     if (this.autoRead) this.drain();
+    const w = this.wakers;
+    this.wakers = [];
+    for (const f of w) f();
+  }
+
+  /**
+   * Polls `cond` after every notification from the daemon (and every 20 ms, in
+   * case one was coalesced) until it holds; rejects after a generous deadline.
+   */
+  async until<T>(cond: () => T | false | undefined, what: string): Promise<T> {
+    const deadline = Date.now() + DEFAULT_TIMEOUT_MS;
+    for (;;) {
+      const v = cond();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (domain ${this.domid}, error field ${this.error})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 20);
+        this.wakers.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   /** Reads whatever the response ring holds into `frames`; kicks if it freed space. */
@@ -412,9 +441,15 @@ export class RawRing {
       const chunk = this.rsp.read();
       if (chunk.length === 0) break;
       total += chunk.length;
+      if (this.oversized !== undefined) continue; // the stream is broken past an oversized frame
       this.decoder.feed(chunk);
-      for (let f: Frame | undefined; (f = this.decoder.next()) !== undefined; ) {
-        this.frames.push({ type: f.type, reqId: f.reqId, txId: f.txId, payload: Buffer.from(f.payload) });
+      try {
+        for (let f: Frame | undefined; (f = this.decoder.next()) !== undefined; ) {
+          this.frames.push({ type: f.type, reqId: f.reqId, txId: f.txId, payload: Buffer.from(f.payload) });
+        }
+      } catch (e) {
+        if (!(e instanceof FrameTooLongError)) throw e;
+        this.oversized = e.len;
       }
     }
     if (total > 0) this.kick();
@@ -431,32 +466,59 @@ export class RawRing {
     return this.req.write(bytes);
   }
 
-  /** Writes a whole frame (waiting for room) and kicks. */
-  async send(type: number, payload: Buffer, txId = 0, reqId = this.reqId()): Promise<number> {
-    const bytes = encodeFrame(type, reqId, txId, payload);
+  /** Writes what fits of `bytes` without waiting (a guest that does not care); kicks; returns the bytes written. */
+  tryPut(bytes: Buffer): number {
+    const n = this.req.write(bytes);
+    this.kick();
+    return n;
+  }
+
+  /** Writes all of `bytes` (waiting for room, kicking as it goes). */
+  async putAll(bytes: Buffer): Promise<void> {
     let off = 0;
     while (off < bytes.length) {
       off += this.req.write(bytes, off);
       this.kick();
-      if (off < bytes.length) await waitFor(() => this.req.writable() > 0 || undefined, { what: `room in domain ${this.domid}'s request ring` });
+      if (off < bytes.length) await this.until(() => this.req.writable() > 0, `room in domain ${this.domid}'s request ring`);
     }
+  }
+
+  /** Writes a whole request frame; returns its req_id. */
+  async send(type: number, payload: Buffer, txId = 0, reqId = this.reqId()): Promise<number> {
+    await this.putAll(encodeFrame(type, reqId, txId, payload));
     return reqId;
   }
 
   /** Waits for the reply to `reqId` (reading the ring as needed). */
   reply(reqId: number, what = `reply ${reqId} on domain ${this.domid}'s ring`): Promise<RingFrame> {
-    return waitFor(
-      () => {
-        this.drain();
-        return this.frames.find((f) => f.reqId === reqId && f.type !== 15);
-      },
-      { what },
-    );
+    return this.until(() => {
+      this.drain();
+      return this.frames.find((f) => f.reqId === reqId && f.type !== Op.WATCH_EVENT);
+    }, what);
   }
 
   /** Sends a request and waits for its reply. */
   async request(type: number, payload: Buffer, txId = 0): Promise<RingFrame> {
     return this.reply(await this.send(type, payload, txId));
+  }
+
+  /** Watch events received (path, token), oldest first. */
+  events(): Array<{ path: string; token: string }> {
+    return this.frames
+      .filter((f) => f.type === Op.WATCH_EVENT)
+      .map((f) => {
+        const [path = '', token = ''] = f.payload.toString('latin1').split('\0');
+        return { path, token };
+      });
+  }
+
+  /** The guest-initiated reset (XENSTORE_RECONNECT): a fresh connection, the ring emptied. */
+  async reset(): Promise<void> {
+    Atomics.store(this.words, CONNECTION, RECONNECT);
+    this.kick();
+    await this.until(() => Atomics.load(this.words, CONNECTION) === CONNECTED, 'the reconnect');
+    this.frames.length = 0;
+    this.decoder.reset();
   }
 
   close(): void {

@@ -35,6 +35,7 @@ import {
   RingGuest,
   RSS_BOUND_KIB,
   rssKiB,
+  simDir,
   waitFor,
   useXsaSuite,
   z,
@@ -150,7 +151,7 @@ test('XSA-326/XSA-349: a burst of writes to a node watched by a non-reading gues
   let r: RingGuest | undefined;
   try {
     await makeGuest(own, h, 76);
-    r = await RingGuest.open(h, 76);
+    r = await RingGuest.open(simDir(h), 76);
     await burst(t, h, own, r);
   } finally {
     r?.close();

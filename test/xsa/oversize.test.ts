@@ -34,7 +34,7 @@ function header(type: number, reqId: number, len: number): Buffer {
 test('XSA-115 area: a guest frame announcing 4097 bytes sets only that ring\'s error (ERROR_PROTO); others are served', async () => {
   const r = await rawGuest(31);
   assert.equal(outcome(await r.request(Op.READ, z('name'))), 'guest-31');
-  await r.put(Buffer.concat([header(Op.WRITE, r.reqId(), 4097), Buffer.alloc(300, 0x41)]));
+  await r.putAll(Buffer.concat([header(Op.WRITE, r.reqId(), 4097), Buffer.alloc(300, 0x41)]));
   await waitFor(() => r.error === ERROR_PROTO || undefined, { what: `error field ERROR_PROTO (is ${r.error})` });
   await bystanderServed();
   await assertHealthy(daemon(), d0, 'oversize-ring');

@@ -2,10 +2,9 @@
  * Shared pieces of the XSA regression suite (test/xsa/*.test.ts).
  *
  *  - RingGuest: the test itself as a (malicious) guest on domain N's simulated
- *    shared ring: it writes request frames into the request ring, reads the
- *    response ring only when told to (autoRead), and can reset the connection.
- *    Written here, on src/ alone, so that the suite does not depend on the
- *    guest helpers still being written elsewhere.
+ *    shared ring (test/helpers/guests.ts's RawRing): it writes request frames
+ *    into the request ring, reads the response ring only when told to
+ *    (autoRead), and can reset the connection.
  *  - guestClient(): a well-behaved guest (the real client over the ring).
  *  - rssKiB(): a process's resident set from /proc/<pid>/status (VmRSS).
  *  - assertHealthy(): the daemon runs, answers dom0, and CONTROL check says OK.
@@ -18,20 +17,18 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect, type XenStoreClient } from '../../src/client/client.js';
 import { XenStoreError } from '../../src/client/errors.js';
-import { FrameDecoder, FrameTooLongError, type Frame } from '../../src/protocol/decoder.js';
+import { FrameDecoder } from '../../src/protocol/decoder.js';
 import { encodeFrame } from '../../src/protocol/encoder.js';
 import { Op } from '../../src/protocol/op.js';
-import { CONNECTED, CONNECTION, ERROR, PAGE_SIZE, RECONNECT } from '../../src/ring/layout.js';
-import { Ring } from '../../src/ring/ring.js';
-import { readDescriptor } from '../../src/sim/guest.js';
-import { evtchnPath, pagePath } from '../../src/sim/layout.js';
-import { mapShared } from '../../src/sim/shm.js';
 import { createGuest } from '../../src/sim/toolstack.js';
 import { useDaemon, waitFor, type DaemonHandle, type DaemonRef } from '../helpers/daemon.js';
+import { RawRing as RingGuest, z, type RingFrame } from '../helpers/guests.js';
+
+export { RingGuest, z, type RingFrame };
 
 export { waitFor };
 
@@ -113,7 +110,7 @@ export function useXsaSuite(opts: { bystander?: number } = {}): XsaSuite {
     async ring(domid) {
       const { d0 } = await connected;
       await makeGuest(d0, daemon(), domid);
-      const r = await RingGuest.open(daemon(), domid);
+      const r = await RingGuest.open(simDir(daemon()), domid);
       rings.push(r);
       return r;
     },
@@ -180,18 +177,6 @@ export async function assertHealthy(h: DaemonHandle, d0: XenStoreClient, tag = '
 // ---- a guest on the raw ring -------------------------------------------------
 
 /** A decoded frame from the response ring (payload copied). */
-export interface RingFrame {
-  readonly type: number;
-  readonly reqId: number;
-  readonly txId: number;
-  readonly payload: Buffer;
-}
-
-/** NUL-terminated strings, as request payloads. */
-export function z(...parts: string[]): Buffer {
-  return Buffer.from(parts.map((p) => `${p}\0`).join(''), 'latin1');
-}
-
 /** WRITE's payload: path NUL value. */
 export function pv(path: string, value: string | Buffer): Buffer {
   return Buffer.concat([z(path), typeof value === 'string' ? Buffer.from(value, 'latin1') : value]);
@@ -208,181 +193,6 @@ export function outcome(f: RingFrame): string {
   return f.type === Op.ERROR ? `ERROR ${text(f)}` : text(f);
 }
 
-export class RingGuest {
-  readonly words: Int32Array;
-  readonly req: Ring;
-  readonly rsp: Ring;
-  /** Frames read from the response ring, oldest first. */
-  readonly frames: RingFrame[] = [];
-  /** Read the response ring when the daemon kicks (false: a guest that never reads). */
-  autoRead = true;
-  /** Set to the announced length if the daemon sent a frame over 4096 bytes (a protocol violation). */
-  oversized: number | undefined;
-  private readonly decoder = new FrameDecoder();
-  private nextReq = 1;
-
-  private constructor(
-    readonly domid: number,
-    page: SharedArrayBuffer,
-    private readonly socket: Socket,
-  ) {
-    this.words = new Int32Array(page);
-    this.req = Ring.requests(page);
-    this.rsp = Ring.responses(page);
-  }
-
-  /** Maps domain `domid`'s page and binds its event channel (replacing any other binding). */
-  static async open(h: DaemonHandle, domid: number): Promise<RingGuest> {
-    const dir = simDir(h);
-    const d = readDescriptor(dir, domid);
-    const page = mapShared(pagePath(dir, d.gfn), PAGE_SIZE, false);
-    const socket = netConnect(evtchnPath(dir));
-    let guest: RingGuest | undefined;
-    await new Promise<void>((resolve, reject) => {
-      let hello = '';
-      socket.once('error', reject);
-      socket.once('connect', () => socket.write(`bind ${domid} ${d.port}\n`));
-      socket.on('data', (b: Buffer) => {
-        if (guest !== undefined) {
-          guest.onKick();
-          return;
-        }
-        hello += b.toString('latin1');
-        const nl = hello.indexOf('\n');
-        if (nl < 0) return;
-        if (hello.slice(0, nl) !== 'OK') return reject(new Error(`bind of domain ${domid} refused: ${hello}`));
-        socket.off('error', reject);
-        socket.on('error', () => undefined);
-        guest = new RingGuest(domid, page, socket);
-        resolve();
-      });
-    });
-    if (guest === undefined) throw new Error('unreachable');
-    return guest;
-  }
-
-  /** The page's error field (0: none, 3: ERROR_PROTO, set when the daemon drops the connection). */
-  get error(): number {
-    return Atomics.load(this.words, ERROR);
-  }
-
-  kick(): void {
-    if (!this.socket.destroyed) this.socket.write(Buffer.from([1]));
-  }
-
-  private wakers: Array<() => void> = [];
-
-  private onKick(): void {
-    if (this.autoRead) this.drain();
-    const w = this.wakers;
-    this.wakers = [];
-    for (const f of w) f();
-  }
-
-  /**
-   * Polls `cond` after every notification from the daemon (and every 20 ms, in
-   * case one was coalesced) until it holds; rejects after a generous deadline.
-   */
-  async until<T>(cond: () => T | false | undefined, what: string): Promise<T> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const v = cond();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (domain ${this.domid}, error field ${this.error})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 20);
-        this.wakers.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** Reads whatever the response ring holds into `frames`; kicks if it freed space. */
-  drain(): number {
-    let total = 0;
-    for (;;) {
-      const chunk = this.rsp.read();
-      if (chunk.length === 0) break;
-      total += chunk.length;
-      if (this.oversized !== undefined) continue; // the stream is broken past an oversized frame
-      this.decoder.feed(chunk);
-      try {
-        for (let f: Frame | undefined; (f = this.decoder.next()) !== undefined; ) {
-          this.frames.push({ type: f.type, reqId: f.reqId, txId: f.txId, payload: Buffer.from(f.payload) });
-        }
-      } catch (e) {
-        if (!(e instanceof FrameTooLongError)) throw e;
-        this.oversized = e.len;
-      }
-    }
-    if (total > 0) this.kick();
-    return total;
-  }
-
-  reqId(): number {
-    return this.nextReq++;
-  }
-
-  /** Writes raw bytes (waiting for room, kicking as it goes). */
-  async put(bytes: Buffer): Promise<void> {
-    let off = 0;
-    while (off < bytes.length) {
-      off += this.req.write(bytes, off);
-      this.kick();
-      if (off < bytes.length) await this.until(() => this.req.writable() > 0, 'room in the request ring');
-    }
-  }
-
-  /** Writes what fits of `bytes` without waiting (a guest that does not care); kicks; returns the bytes written. */
-  tryPut(bytes: Buffer): number {
-    const n = this.req.write(bytes);
-    this.kick();
-    return n;
-  }
-
-  /** Writes a whole request frame; returns its req_id. */
-  async send(type: number, payload: Buffer, txId = 0, reqId = this.reqId()): Promise<number> {
-    await this.put(encodeFrame(type, reqId, txId, payload));
-    return reqId;
-  }
-
-  /** Waits for the reply to `reqId` (reading the ring as needed). */
-  reply(reqId: number): Promise<RingFrame> {
-    return this.until(() => {
-      this.drain();
-      return this.frames.find((f) => f.reqId === reqId && f.type !== Op.WATCH_EVENT);
-    }, `reply ${reqId}`);
-  }
-
-  async request(type: number, payload: Buffer, txId = 0): Promise<RingFrame> {
-    return this.reply(await this.send(type, payload, txId));
-  }
-
-  /** Watch events received (path, token), oldest first. */
-  events(): Array<{ path: string; token: string }> {
-    return this.frames
-      .filter((f) => f.type === Op.WATCH_EVENT)
-      .map((f) => {
-        const [path = '', token = ''] = f.payload.toString('latin1').split('\0');
-        return { path, token };
-      });
-  }
-
-  /** The guest-initiated reset (XENSTORE_RECONNECT): a fresh connection, the ring emptied. */
-  async reset(): Promise<void> {
-    Atomics.store(this.words, CONNECTION, RECONNECT);
-    this.kick();
-    await this.until(() => Atomics.load(this.words, CONNECTION) === CONNECTED, 'the reconnect');
-    this.frames.length = 0;
-    this.decoder.reset();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 /** One request on a fresh dom0 socket connection; resolves with the reply frame. */
 export function socketRequest(socketPath: string, type: number, payload: Buffer, txId = 0): Promise<RingFrame> {
