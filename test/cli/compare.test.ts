@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { connect } from '../../src/index.js';
 import { useDaemon } from '../helpers/daemon.js';
-import { assertNoStackTrace, explainBytes as explain, mapLimit, rng, tsx, withoutProg, xen, xenToolPath, type BytesResult, type XenTool } from '../helpers/cli.js';
+import { assertNoStackTrace, explainBytes as explain, mapLimit, tsx, withoutProg, xen, xenToolPath, type BytesResult, type XenTool } from '../helpers/cli.js';
+import { rng } from '../helpers/random.js';
 
 const TOOLS: XenTool[] = ['ls', 'read', 'list', 'exists', 'chmod'];
 const missing = TOOLS.filter((t) => !existsSync(xenToolPath(t)));

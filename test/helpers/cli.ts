@@ -9,7 +9,6 @@
  *  - withoutProg(): stderr with the program-name prefix removed, for comparing
  *    the two tools' messages.
  *  - assertNoStackTrace(): the CLI must never show a JavaScript stack.
- *  - rng(): a small seeded generator for reproducible test data.
  *  - mapLimit(): runs async jobs with bounded concurrency (a loaded 2-core box).
  */
 import assert from 'node:assert/strict';
@@ -101,18 +100,6 @@ const STACK_SIGNS: readonly RegExp[] = [
 export function assertNoStackTrace(what: string, r: BytesResult): void {
   const text = r.stderr.toString('utf8');
   for (const re of STACK_SIGNS) assert.doesNotMatch(text, re, `${what}: stderr shows a JavaScript error\n${text}`);
-}
-
-/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */

@@ -8,7 +8,7 @@
  *    (indices, headers, half messages) and kicking the event channel.
  *  - killDomain(): the simulated VIRQ_DOM_EXC, waiting until the daemon has
  *    forgotten the domain (nothing removed by the toolstack yet).
- *  - fdCount(), pageFiles(), mulberry32(), errCode().
+ *  - fdCount(), pageFiles(), errCode().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
@@ -62,18 +62,6 @@ export async function errCode(p: Promise<unknown>): Promise<string> {
     if (e instanceof GuestError || e instanceof XenStoreError) return e.code;
     throw e;
   }
-}
-
-/** Seeded PRNG (mulberry32): the same seed, the same run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Open file descriptors of a process (Linux /proc). */

@@ -16,7 +16,8 @@ import { connect, type XenStoreClient } from '../../src/client/client.js';
 import { readDescriptor } from '../../src/sim/guest.js';
 import { createGuest, destroyGuest } from '../../src/sim/toolstack.js';
 import { useDaemon, waitFor } from '../helpers/daemon.js';
-import { dom0, errCode, fdCount, mulberry32, pageFiles, simDirOf } from '../helpers/guests.js';
+import { dom0, errCode, fdCount, pageFiles, simDirOf } from '../helpers/guests.js';
+import { rng } from '../helpers/random.js';
 
 const daemon = useDaemon();
 
@@ -33,7 +34,7 @@ interface Options {
 async function churn({ seed, log }: Options): Promise<void> {
   const h = daemon();
   const sim = simDirOf(h);
-  const rand = mulberry32(seed);
+  const rand = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const d0 = await dom0(h);
   try {
