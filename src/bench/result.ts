@@ -106,3 +106,19 @@ export function makeRow(step: StepResult, r: RowInput): Row {
 export function rowKey(r: Pick<Row, 'scenario' | 'variant' | 'n' | 'depth'>): string {
   return `${r.scenario}/${r.variant}/${r.n}${r.depth === undefined ? '' : `x${r.depth}`}`;
 }
+
+/** The row of an ops step: requests per second over `conns` connections with `depth` in flight each. */
+export function opsRow(r: StepResult, scenario: string, variant: string, mode: string, conns: number, depth: number, extra?: Record<string, string | number | boolean>): Row {
+  return makeRow(r, {
+    scenario,
+    variant,
+    mode,
+    n: conns,
+    nName: 'connections',
+    depth,
+    unit: 'ops/s',
+    count: r.counters.ops ?? 0,
+    latency: r.hists.latency,
+    ...(extra === undefined ? {} : { extra }),
+  });
+}

@@ -13,9 +13,8 @@ import { statfsSync } from 'node:fs';
 import { BenchEnv, fmtRate, range, type Scenario } from '../env.js';
 import type { OpsJob } from '../jobs.js';
 import { VMSTART_DOMID_BASE } from '../keys.js';
-import type { Row } from '../result.js';
+import { opsRow, type Row } from '../result.js';
 import type { Target } from '../target.js';
-import { opsRow } from './throughput.js';
 import { txnJobs, txnRow, writeSharedKeys } from './transactions.js';
 
 /** statfs(2) magic numbers of the file systems a bench is likely to run on. */

@@ -5,8 +5,7 @@
  */
 import { BenchEnv, fmtRate, shards, type Scenario } from '../env.js';
 import type { OpsJob } from '../jobs.js';
-import { makeRow, type Row } from '../result.js';
-import type { StepResult } from '../runner.js';
+import { opsRow, type Row } from '../result.js';
 
 function jobs(socket: string, conns: number, depth: number, workers: number): OpsJob[] {
   return shards(conns, workers).map(({ base, count }) => ({
@@ -19,22 +18,6 @@ function jobs(socket: string, conns: number, depth: number, workers: number): Op
     keys: { kind: 'per-conn', prefix: '/bench/tp/c', count: 100 },
     prepare: false,
   }));
-}
-
-/** The row of an ops step: requests per second over `conns` connections with `depth` in flight each. */
-export function opsRow(r: StepResult, scenario: string, variant: string, mode: string, conns: number, depth: number, extra?: Record<string, string | number | boolean>): Row {
-  return makeRow(r, {
-    scenario,
-    variant,
-    mode,
-    n: conns,
-    nName: 'connections',
-    depth,
-    unit: 'ops/s',
-    count: r.counters.ops ?? 0,
-    latency: r.hists.latency,
-    ...(extra === undefined ? {} : { extra }),
-  });
 }
 
 export const throughput: Scenario = {

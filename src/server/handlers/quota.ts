@@ -5,11 +5,11 @@
  */
 import { XsError } from '../../protocol/errno.js';
 import { encodeStrings, parseUint, strings } from '../../protocol/payload.js';
-import { quotaName as knownQuota, QUOTA_NAMES, type QuotaName } from '../config.js';
+import { quotaName, QUOTA_NAMES, type QuotaName } from '../config.js';
 import { OK, type Request } from '../request.js';
 
-function quotaName(s: string): QuotaName {
-  const q = knownQuota(s);
+function requireQuota(s: string): QuotaName {
+  const q = quotaName(s);
   if (q === undefined) throw new XsError('EINVAL', `unknown quota ${JSON.stringify(s)}`);
   return q;
 }
@@ -23,20 +23,20 @@ function knownDomain(r: Request, s: string): number {
 export function getQuota(r: Request): Uint8Array {
   const a = strings(r.frame.payload);
   if (a.length === 0) return encodeStrings([QUOTA_NAMES.join(' ')]);
-  if (a.length === 1) return encodeStrings([String(r.daemon.settings[quotaName(a[0]!)])]);
-  if (a.length === 2) return encodeStrings([String(r.daemon.quota(knownDomain(r, a[0]!), quotaName(a[1]!)))]);
+  if (a.length === 1) return encodeStrings([String(r.daemon.settings[requireQuota(a[0]!)])]);
+  if (a.length === 2) return encodeStrings([String(r.daemon.quota(knownDomain(r, a[0]!), requireQuota(a[1]!)))]);
   throw new XsError('EINVAL');
 }
 
 export function setQuota(r: Request): Uint8Array {
   const a = strings(r.frame.payload);
   if (a.length === 2) {
-    r.daemon.settings[quotaName(a[0]!)] = parseUint(a[1]!, 0xffff_ffff);
+    r.daemon.settings[requireQuota(a[0]!)] = parseUint(a[1]!, 0xffff_ffff);
     return OK;
   }
   if (a.length === 3) {
     const id = knownDomain(r, a[0]!);
-    r.daemon.domains.ensure(id).quotas.set(quotaName(a[1]!), parseUint(a[2]!, 0xffff_ffff));
+    r.daemon.domains.ensure(id).quotas.set(requireQuota(a[1]!), parseUint(a[2]!, 0xffff_ffff));
     return OK;
   }
   throw new XsError('EINVAL');
