@@ -4,6 +4,12 @@
       "target_name": "xsshm",
       "sources": ["xsshm.cc"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-cast-function-type"]
+    },
+    {
+      "target_name": "xsxen",
+      "sources": ["xsxen.cc"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-cast-function-type"],
+      "libraries": ["-ldl"]
     }
   ]
 }

@@ -1,6 +1,8 @@
-// Builds native/xsshm.node (the shared-memory mapping addon used by the
-// simulated Xen) with npm's own node-gyp against the installed Node headers,
-// never downloading anything. Skips the build when the addon is up to date.
+// Builds the native addons with npm's own node-gyp against the installed Node
+// headers, never downloading anything: native/xsshm.node (shared memory for
+// the simulated Xen) and native/xsxen.node (event channels, grant and foreign
+// mappings, and the domain list for the real Xen). Skips the build when both
+// are newer than their sources and binding.gyp.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -8,9 +10,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'native');
-const out = join(dir, 'build', 'Release', 'xsshm.node');
-const src = join(dir, 'xsshm.cc');
-if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) process.exit(0);
+const built = (name) => {
+  const out = join(dir, 'build', 'Release', `${name}.node`);
+  if (!existsSync(out)) return false;
+  const t = statSync(out).mtimeMs;
+  return t >= statSync(join(dir, `${name}.cc`)).mtimeMs && t >= statSync(join(dir, 'binding.gyp')).mtimeMs;
+};
+if (built('xsshm') && built('xsxen')) process.exit(0);
 
 const prefix = resolve(dirname(process.execPath), '..');
 const candidates = [
@@ -28,6 +34,6 @@ try {
   execFileSync(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 } catch (e) {
   process.stderr.write(String(e.stdout ?? '') + String(e.stderr ?? ''));
-  console.error('build-native: building the shared-memory addon failed (needs g++, make, python3)');
+  console.error('build-native: building the native addons failed (needs g++, make, python3)');
   process.exit(1);
 }

@@ -18,6 +18,7 @@ import { Logger, type Level } from '../server/log.js';
 import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
 import { DEFAULT_SIM_DIR } from '../sim/layout.js';
 import { SimXen } from '../sim/sim-xen.js';
+import { XenBackend, xenPresent } from '../xen/xen-backend.js';
 
 type Opt = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
@@ -34,6 +35,19 @@ const options: Record<string, Opt> = {
   durable: { type: 'string' },
   'live-update-state': { type: 'string' },
   'no-sim': { type: 'boolean' },
+  backend: { type: 'string' },
+  fork: { type: 'boolean' },
+  // Accepted because Xen's init scripts or admins' XENSTORED_ARGS may pass them (C xenstored's flags).
+  'trace-file': { type: 'string', short: 'T' },
+  'output-pid': { type: 'boolean', short: 'P' },
+  'no-recovery': { type: 'boolean', short: 'R' },
+  'internal-db': { type: 'boolean', short: 'I' },
+  'live-update': { type: 'boolean', short: 'U' },
+  event: { type: 'string', short: 'e' },
+  'master-domid': { type: 'string', short: 'm' },
+  'priv-domid': { type: 'string', short: 'p' },
+  'quota-soft': { type: 'string', short: 'q' },
+  timeout: { type: 'string', short: 'w' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
   verbose: { type: 'boolean', short: 'V' },
@@ -59,7 +73,18 @@ function usage(): string {
     '                             on any intervening commit, as the old C daemon)',
     `      --sim-dir DIR          the simulated Xen's directory: guest ring pages and event`,
     `                             channels (default ${DEFAULT_SIM_DIR})`,
-    '      --no-sim               no simulated Xen: INTRODUCE only records domains',
+    '      --backend KIND         how guests are reached: xen (the real hypervisor: event',
+    '                             channels, grant mapping, xsd_kva), sim (the simulated Xen),',
+    '                             none, or auto (default: xen where /dev/xen/evtchn exists,',
+    '                             else sim)',
+    '      --no-sim               same as --backend none: INTRODUCE only records domains',
+    '      --fork                 start in the background and return once ready (what Xen\'s',
+    '                             init scripts expect of XENSTORED; C xenstored\'s default)',
+    '  -P, --output-pid           print the daemon\'s pid on stdout once ready',
+    '  -T, -R, -I, -U, -e, -m, -p, -q, -w',
+    '                             C xenstored\'s other flags: accepted, and a warning says',
+    '                             that tsxenstored does not act on them (-e/-m/-p only',
+    '                             with their default values, as it runs in dom0)',
     '      --durable DIR          make every commit durable in DIR (log + snapshots, fsync',
     '                             before the reply) and recover from it after a crash;',
     '                             without it the store lives in memory only, as in Xen',
@@ -93,6 +118,19 @@ function withoutFlags(args: readonly string[], flags: readonly string[]): string
     else if (!flags.some((f) => a.startsWith(`${f}=`))) out.push(a);
   }
   return out;
+}
+
+/** The backend asked for (--backend, --no-sim), with auto resolved. */
+function backendKind(v: Record<string, string | boolean | string[] | undefined>): 'xen' | 'sim' | 'none' {
+  const b = (v.backend as string | undefined) ?? 'auto';
+  if (!['auto', 'xen', 'sim', 'none'].includes(b)) fail('--backend is auto, xen, sim or none');
+  if (v['no-sim'] === true) {
+    if (b !== 'auto' && b !== 'none') fail(`--no-sim contradicts --backend ${b}`);
+    return 'none';
+  }
+  if (b === 'auto') return xenPresent() ? 'xen' : 'sim';
+  if (b === 'xen' && !xenPresent()) fail('--backend xen: no /dev/xen/evtchn here (not a Xen control domain, or the xen-evtchn module is not loaded)');
+  return b as 'xen' | 'sim' | 'none';
 }
 
 function number(name: string, v: string): number {
@@ -168,8 +206,10 @@ async function main(): Promise<void> {
   const transport = new UnixTransport(daemon, path);
   // Order matters: rings and restored state are in place before anyone can connect.
   const simDir = (v['sim-dir'] as string | undefined) ?? DEFAULT_SIM_DIR;
+  const kind = backendKind(v);
   let sim: SimXen | undefined;
-  if (v['no-sim'] !== true) {
+  let xen: XenBackend | undefined;
+  if (kind === 'sim') {
     sim = new SimXen(simDir);
     // Until the handover completes, evtchn.sock is the running daemon's (see takeOwnership below).
     sim.successor = lu !== undefined;
@@ -179,6 +219,14 @@ async function main(): Promise<void> {
       await daemon.attachBackend(sim);
     } catch (e) {
       fail(`cannot start the simulated Xen in ${simDir}: ${(e as Error).message}`);
+    }
+  } else if (kind === 'xen') {
+    try {
+      xen = new XenBackend({ log: (level, msg) => logger.log(level, msg), inherited: lu?.sidecar.xen });
+      await daemon.attachBackend(xen);
+    } catch (e) {
+      await daemon.closeBackend().catch(() => undefined);
+      fail(`the Xen devices are present but unusable: ${(e as Error).message}`);
     }
   }
   // Never set together with a live update's state (refused above).
@@ -220,7 +268,7 @@ async function main(): Promise<void> {
   if (lu !== undefined) await firstSnapshot();
   // The next daemon of a live update gets the state from us, not from a file.
   const args = withoutFlags(process.argv.slice(2), ['--live-update-state', '--restore']);
-  daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });
+  daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, xen, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });
   if (lu !== undefined) {
     logger.info(`live update: took over ${daemon.conns.size} connections from the previous daemon`);
     sim?.takeOwnership();
@@ -228,7 +276,9 @@ async function main(): Promise<void> {
   }
   const pidFile = v['pid-file'] as string | undefined;
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
-  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${v['no-sim'] === true ? '' : `, simulated Xen in ${simDir}`})`);
+  const where = kind === 'sim' ? `, simulated Xen in ${simDir}` : kind === 'xen' ? ', real Xen backend' : '';
+  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${where})`);
+  if (v['output-pid'] === true) process.stdout.write(`${process.pid}\n`);
 
   let stopping = false;
   const stop = (sig: string): void => {

@@ -2,7 +2,7 @@
  * How the daemon reaches domains' rings: a DomainBackend maps the ring page
  * named by INTRODUCE and binds its event channel; the daemon sees a
  * DomainLink per introduced domain. Two implementations: the simulated Xen
- * (src/sim/) and, designed in docs/xen-backend.md, the real one.
+ * (src/sim/) and the real one (src/xen/, docs/xen-backend.md).
  */
 
 export interface DomainLink {
@@ -19,6 +19,15 @@ export interface DomainEvents {
   onNotify(domid: number): void;
   /** The hypervisor reports the domain dying or gone (VIRQ_DOM_EXC). */
   onDomainDeath(domid: number): void;
+  /** The hypervisor reports the domain shut down (or crashed) but still there. */
+  onDomainShutdown?(domid: number): void;
+}
+
+/** The ring of the domain the daemon runs in (dom0's kernel xenbus). */
+export interface LocalDomain {
+  readonly domid: number;
+  readonly gfn: bigint;
+  readonly port: number;
 }
 
 export interface DomainBackend {
@@ -31,6 +40,22 @@ export interface DomainBackend {
    * re-attaching after a restore; undefined if the backend cannot tell.
    */
   locate?(domid: number): { gfn: bigint; port: number } | undefined;
+  /**
+   * The daemon's own domain's ring, if it has one to serve (on Xen: dom0's
+   * xsd_kva page and xsd_port), attached by the daemon right after start.
+   */
+  localDomain?(): LocalDomain | undefined;
   /** Releases everything the backend holds. */
   close(): Promise<void>;
+}
+
+/**
+ * What the real Xen backend hands to the next daemon of a live update: the
+ * event-channel fd (every binding, VIRQ_DOM_EXC included, lives on it) and
+ * which local port serves which domain.
+ */
+export interface XenHandover {
+  readonly evtchnFd: number;
+  readonly virqPort: number;
+  readonly bound: ReadonlyArray<{ domid: number; remotePort: number; localPort: number }>;
 }

@@ -119,7 +119,20 @@ export class Daemon {
         if (this.store.root !== before) this.committed(before, { time: Date.now(), domid, conn: 0, txId: 0, op: `death of domain ${domid}` });
         this.scheduleFlush();
       },
+      onDomainShutdown: (domid) => this.domainShutdown(domid),
     });
+    const local = backend.localDomain?.();
+    if (local !== undefined) this.introduceDomain(local.domid, local.gfn, local.port);
+  }
+
+  /** The domain shut down or crashed but still exists: @releaseDomain once (RESUME re-arms). */
+  domainShutdown(domid: number): void {
+    const dom = this.domains.get(domid);
+    if (dom === undefined || !dom.introduced || dom.shutdown) return;
+    dom.shutdown = true;
+    this.logger.info(`domain ${domid} shut down`);
+    this.announceSpecial('@releaseDomain');
+    this.scheduleFlush();
   }
 
   /** Stops talking to guests without touching their rings (shutdown, not death). */

@@ -21,6 +21,7 @@ import { Op } from '../protocol/op.js';
 import { dumpState } from '../state/snapshot.js';
 import { encodeStream } from '../state/stream.js';
 import type { SimXen } from '../sim/sim-xen.js';
+import type { XenHandover } from './backend.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
 import type { Request } from './request.js';
@@ -29,15 +30,26 @@ import type { UnixTransport } from './transport-unix.js';
 export interface LiveUpdateParts {
   readonly transport: UnixTransport;
   readonly sim: SimXen | undefined;
+  readonly xen?: XenHandoverSource | undefined;
   /** The daemon's own command line (without --live-update-state). */
   readonly argv: readonly string[];
   /** What runs the next daemon when no -f was given: this very program. */
   readonly self: { readonly command: string; readonly args: readonly string[] };
 }
 
-/** Side file next to the state stream: the simulated Xen's bound event channels (not in the spec). */
+/**
+ * Side file next to the state stream (not in the spec): the simulated Xen's
+ * bound event channels, or the real Xen's event-channel fd and its bindings.
+ */
 export interface SimSidecar {
   readonly bound: Array<{ domid: number; port: number; fd: number }>;
+  readonly xen?: XenHandover;
+}
+
+/** The real Xen backend as live update sees it (src/xen/xen-backend.ts). */
+export interface XenHandoverSource {
+  handover(): XenHandover;
+  freeze(frozen: boolean): void;
 }
 
 export class LiveUpdater {
@@ -100,6 +112,7 @@ export class LiveUpdater {
     daemon.frozen = true;
     parts.transport.freeze(true);
     parts.sim?.freeze(true);
+    parts.xen?.freeze(true);
     daemon.flush();
     while (parts.transport.unsentBytes() > 0) {
       if (Date.now() > deadline) return this.abort(held, 'BUSY');
@@ -120,6 +133,13 @@ export class LiveUpdater {
       stdio.push(b.fd);
       return { domid: b.domid, port: b.port, fd };
     });
+    // The real Xen's event channels: one fd carries every binding (and VIRQ_DOM_EXC).
+    let xen: XenHandover | undefined;
+    if (parts.xen !== undefined) {
+      const h = parts.xen.handover();
+      xen = { ...h, evtchnFd: stdio.length };
+      stdio.push(h.evtchnFd);
+    }
     stdio.push('ipc');
     const rings = daemon.ringConnections();
     const records = dumpState(
@@ -131,14 +151,14 @@ export class LiveUpdater {
         ringPort: (domid) => daemon.domains.get(domid)?.port,
         pending: (c) => ({
           inData: c.decoder.unread(),
-          outData: Buffer.concat([c.caller.privileged ? Buffer.alloc(0) : (rings.get(c.caller.domid)?.unsent() ?? Buffer.alloc(0)), c.out.peek()]),
+          outData: Buffer.concat([rings.get(c.caller.domid)?.connection === c ? rings.get(c.caller.domid)!.unsent() : Buffer.alloc(0), c.out.peek()]),
         }),
       },
     );
     const file = join(tmpdir(), `tsxenstored-live-update-${process.pid}.state`);
     try {
       writeFileSync(file, encodeStream(records));
-      writeFileSync(`${file}.sim.json`, JSON.stringify({ bound } satisfies SimSidecar));
+      writeFileSync(`${file}.sim.json`, JSON.stringify({ bound, xen } satisfies SimSidecar));
     } catch (e) {
       return this.abort(held, `live update failed: ${(e as Error).message}`);
     }
@@ -186,6 +206,7 @@ export class LiveUpdater {
     daemon.frozen = false;
     parts.transport.freeze(false);
     parts.sim?.freeze(false);
+    parts.xen?.freeze(false);
     this.running = false;
     for (const r of daemon.ringConnections().values()) r.kick();
     daemon.markDirty(held.conn);

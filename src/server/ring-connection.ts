@@ -35,7 +35,7 @@ export class RingConnection implements Sink {
     this.req = Ring.requests(link.page);
     this.rsp = Ring.responses(link.page);
     Atomics.store(this.words, SERVER_FEATURES, SUPPORTED_FEATURES);
-    this.conn = daemon.connect(domid, false, this);
+    this.conn = daemon.connect(domid, domid === 0, this);
   }
 
   get label(): string {
@@ -166,7 +166,7 @@ export class RingConnection implements Sink {
     this.rsp.reset();
     Atomics.store(this.words, ERROR, ERROR_NONE);
     Atomics.store(this.words, CONNECTION, CONNECTED);
-    this.conn = this.daemon.connect(this.domid, false, this);
+    this.conn = this.daemon.connect(this.domid, this.domid === 0, this);
     this.link.notify();
   }
 
