@@ -244,6 +244,16 @@ async function main(): Promise<void> {
     }
     logger.info(`restored the state from ${restoreFile}`);
   }
+  // dom0's own ring (its kernel xenbus), unless a restore already brought it back.
+  const attachLocal = async (): Promise<void> => {
+    try {
+      daemon.attachLocalDomain();
+    } catch (e) {
+      await daemon.closeBackend();
+      fail(`cannot attach dom0's own xenstore ring (xsd_kva, xsd_port): ${(e as Error).message}`);
+    }
+  };
+  if (lu === undefined) await attachLocal();
   // The durable directory starts from a snapshot of what we now hold, written
   // before the first client can connect (so a disk that is already full is a
   // clear start-up error, never a crash under load).
@@ -265,7 +275,10 @@ async function main(): Promise<void> {
     fail(lu !== undefined ? `cannot take over from the previous daemon: ${(e as Error).message}` : `cannot listen on ${path}: ${(e as Error).message}`);
   }
   // A live update's state is only in the store once it is adopted.
-  if (lu !== undefined) await firstSnapshot();
+  if (lu !== undefined) {
+    await attachLocal();
+    await firstSnapshot();
+  }
   // The next daemon of a live update gets the state from us, not from a file.
   const args = withoutFlags(process.argv.slice(2), ['--live-update-state', '--restore']);
   daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, xen, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });

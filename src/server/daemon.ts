@@ -121,8 +121,23 @@ export class Daemon {
       },
       onDomainShutdown: (domid) => this.domainShutdown(domid),
     });
-    const local = backend.localDomain?.();
-    if (local !== undefined) this.introduceDomain(local.domid, local.gfn, local.port);
+  }
+
+  /**
+   * Attaches the ring of the domain the daemon runs in (dom0's kernel xenbus),
+   * if the backend has one and it is not attached yet (a restore or a live
+   * update may already have brought it back with its watches).
+   */
+  attachLocalDomain(): void {
+    const local = this.backend?.localDomain?.();
+    if (local === undefined || this.rings.has(local.domid)) return;
+    this.introduceDomain(local.domid, local.gfn, local.port);
+    this.logger.info(`domain ${local.domid}'s own ring attached (event channel ${local.port})`);
+  }
+
+  /** Whether `conn` is a domain's ring connection (not a socket). */
+  isRing(conn: Connection): boolean {
+    return this.rings.get(conn.caller.domid)?.connection === conn;
   }
 
   /** The domain shut down or crashed but still exists: @releaseDomain once (RESUME re-arms). */
@@ -632,7 +647,7 @@ export class Daemon {
     return encodeStream(
       dumpState(
         { root: this.store.root, settings: this.settings, domains: this.domains, conns: this.conns },
-        { ringPort: (domid) => this.domains.get(domid)?.port },
+        { ringPort: (domid) => this.domains.get(domid)?.port, isRing: (c) => this.isRing(c) },
       ),
     );
   }

@@ -149,9 +149,10 @@ export class LiveUpdater {
         evtchnFd: s?.listener === undefined ? -1 : 4,
         socketFd: (c) => childFd.get(c) ?? -1,
         ringPort: (domid) => daemon.domains.get(domid)?.port,
+        isRing: (c) => daemon.isRing(c),
         pending: (c) => ({
           inData: c.decoder.unread(),
-          outData: Buffer.concat([rings.get(c.caller.domid)?.connection === c ? rings.get(c.caller.domid)!.unsent() : Buffer.alloc(0), c.out.peek()]),
+          outData: Buffer.concat([daemon.isRing(c) ? rings.get(c.caller.domid)!.unsent() : Buffer.alloc(0), c.out.peek()]),
         }),
       },
     );

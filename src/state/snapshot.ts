@@ -29,6 +29,8 @@ export interface DumpOptions {
   readonly evtchnFd?: number;
   /** Ring connection's event channel, by domid. */
   readonly ringPort?: (domid: number) => number | undefined;
+  /** Whether `c` is a domain's ring connection (default: unprivileged; dom0's own ring is privileged). */
+  readonly isRing?: (c: Connection) => boolean;
   /** Bytes received but not processed, and bytes to send, per connection (live update). */
   readonly pending?: (c: Connection) => { inData: Buffer; outData: Buffer };
 }
@@ -57,7 +59,7 @@ export function* dumpState(s: StateSource, opts: DumpOptions = {}): Generator<Re
     yield { type: 'domain', domid: d.domid, features: d.features, quotas: [...d.quotas.entries()] };
   }
   for (const c of s.conns) {
-    const ring = !c.caller.privileged;
+    const ring = opts.isRing?.(c) ?? !c.caller.privileged;
     yield {
       type: 'connection',
       connId: c.id,

@@ -1,0 +1,110 @@
+#!/bin/bash
+# Lab scenario "guests" (runs in dom0): tsxenstored as the host's only xenstored,
+# with Xen's toolstack, dom0's kernel xenbus and real PV guests.
+#  1. dom0: xen-init-dom0, xl list, the kernel xenbus (/dev/xen/xenbus) beside the socket.
+#  2. two guests (one with a disk through dom0's xen-blkback): their kernel xenbus
+#     comes up, relative paths resolve under the home, they cannot read or write
+#     dom0's or each other's nodes, they can once dom0 grants it, their watches fire
+#     (every command below travels through one), over-quota writes are refused and the
+#     daemon lives on, a flood from one guest leaves the other served.
+#  4. a guest whose ring indices are corrupted is cut off; dom0 and the other guest
+#     carry on.
+#  3. xl shutdown (the guest kernel's orderly poweroff through control/shutdown) and
+#     xl destroy: @releaseDomain fires, the domains' nodes and watches are gone, and
+#     a new guest works afterwards.
+#  5. the disk: the guest reads the signature dom0 wrote and writes to it.
+source "$(dirname "$0")/lib.sh"
+T0=$(up)
+# A low node quota, so that the quota check needs a hundred writes, not a thousand.
+start_xenstored --entry-nb 100
+watchdog "$XSPID"
+
+# ---- 1. dom0 --------------------------------------------------------------
+check "xen-init-dom0" xen-init-dom0
+expect "dom0's name" Domain-0 "$(xenstore-read /local/domain/0/name 2>&1)"
+expect "xl list shows Domain-0" "Domain-0*" "$(xl list 2>&1 | sed -n 2p)"
+# dom0's kernel xenbus: the ring on xsd_kva that tsxenstored attached at start.
+check "write through dom0's kernel xenbus" env XENSTORED_PATH=/dev/xen/xenbus timeout 10 xenstore-write /tool/lab/kernel via-xenbus
+expect "read back over the socket" via-xenbus "$(xenstore-read /tool/lab/kernel 2>&1)"
+expect "read through the kernel xenbus" Domain-0 "$(XENSTORED_PATH=/dev/xen/xenbus timeout 10 xenstore-read /local/domain/0/name 2>&1)"
+xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console || log "xenconsoled failed"
+xenstore-watch @releaseDomain >/tmp/release.log 2>&1 &
+xenstore-watch @introduceDomain >/tmp/introduce.log 2>&1 &
+sleep 1
+released() { wc -l </tmp/release.log; }
+
+# ---- 2. guests ----------------------------------------------------------------
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=8 2>/dev/null
+printf 'TSXS-DISK-SIG' | dd of=/tmp/disk.img conv=notrunc 2>/dev/null
+A=$(new_guest labA "disk = [ 'format=raw,vdev=xvda,access=rw,script=$LABDIR/block-loop,target=/tmp/disk.img' ]")
+B=$(new_guest labB)
+log "guests: labA is domain $A, labB is domain $B ($(wc -l </tmp/introduce.log) @introduceDomain events)"
+[ -n "$A" ] && [ -n "$B" ] || finish FAIL
+check "labA's kernel xenbus is up" wait_console labA "GUEST $A: serving"
+check "labB's kernel xenbus is up" wait_console labB "GUEST $B: serving"
+relay labA; relay labB
+check "labA: relative paths resolve under its home" wait_console labA "GUEST $A: relative paths resolve" 5
+expect "dom0 sees labB's own write" "world-$B" "$(xenstore-read /local/domain/$B/data/hello 2>&1)"
+expect "labA reads its home" "ok world-$A" "$(cmd $A read data/hello)"
+expect "labA cannot read dom0's nodes" refused "$(cmd $A read /local/domain/0/name)"
+expect "labA cannot write into dom0's tree" refused "$(cmd $A write /local/domain/0/evil x)"
+expect "labA cannot read labB's nodes" refused "$(cmd $A read /local/domain/$B/data/hello)"
+expect "labB cannot write labA's nodes" refused "$(cmd $B write /local/domain/$A/data/hello hacked)"
+xenstore-write /tool/lab/shared granted && xenstore-chmod /tool/lab/shared n0 r$A
+expect "labA reads a node once dom0 grants it read" "ok granted" "$(cmd $A read /tool/lab/shared)"
+expect "labB still cannot" refused "$(cmd $B read /tool/lab/shared)"
+expect "a read grant is not a write grant" refused "$(cmd $A write /tool/lab/shared mine)"
+xenstore-chmod /tool/lab/shared n0 b$A
+expect "labA writes it once dom0 grants both" ok "$(cmd $A write /tool/lab/shared mine)"
+expect "dom0 sees labA's write" mine "$(xenstore-read /tool/lab/shared 2>&1)"
+# ---- 5. the disk, through dom0's kernel backend (xen-blkback over dom0's xenbus) -------
+disk=$(cmd $A disk xvda TSXS-DISK-SIG)
+expect "labA's blkfront sees the disk" "ok signature read*" "$disk"
+expect "blkback's state in xenstore (4 = connected)" 4 "$(xenstore-read /local/domain/0/backend/vbd/$A/51712/state 2>&1)"
+
+# (before the quota check: a guest at its node quota cannot set up a device)
+expect "a value over the size quota is refused" refused "$(cmd $A big 3000)"
+many=$(cmd $A many 150)
+expect "the node quota stops labA (quota 100, some nodes already its own)" "made [1-9]*" "$many"
+[ "${many#made }" -lt 100 ] 2>/dev/null && pass "labA made fewer than 100 nodes (${many#made })" || flunk "labA made ${many#made } nodes with a quota of 100"
+expect "the daemon lives on: labA is still served" "ok world-$A" "$(cmd $A read data/hello)"
+expect "labA frees its nodes" ok "$(cmd $A rm data/many)"
+check "the daemon is alive" kill -0 "$XSPID"
+expect "labB floods (3 writers, 4 s)" "flooded *" "$(cmd $B flood 3 4)"
+expect "labA is served after labB's flood" "ok world-$A" "$(cmd $A read data/hello)"
+
+# ---- 4. a guest that corrupts its ring -------------------------------------------------
+log "$(node "$LABDIR/corrupt-ring.mjs" "$B" 2>&1)"
+xenstore-write /local/domain/$B/data/cmd "poke"   # a watch event for labB: the daemon finds the indices
+sleep 2
+check "the daemon cut labB off (logged)" grep -q "dom$B: .*ring ignored" "$XSLOG"
+expect "labB's watches are gone with its connection" "* 0" "$(usage_of $B)"
+expect "labA is still served" "ok world-$A" "$(cmd $A read data/hello)"
+expect "dom0 still works" Domain-0 "$(xenstore-read /local/domain/0/name 2>&1)"
+
+# ---- 3. shutdown and destroy -----------------------------------------------------------
+r0=$(released)
+check "labA has watches before shutdown" test "$(usage_of $A | cut -d' ' -f2)" -gt 0
+xl shutdown labA 2>&1 | sed 's/^/LAB   xl: /'
+check "labA's kernel saw control/shutdown and powered off" wait_console labA "GUEST $A: orderly poweroff" 120
+for _ in $(seq 300); do xl domid labA >/dev/null 2>&1 || break; sleep 0.2; done
+check "labA is gone from xl list" bash -c "! xl domid labA >/dev/null 2>&1"
+sleep 1
+check "@releaseDomain fired for labA" test "$(released)" -gt "$r0"
+expect "labA's home is gone" "" "$(xenstore-ls /local/domain/$A 2>/dev/null | head -1)"
+expect "the daemon forgot labA's nodes and watches" "0 0" "$(usage_of $A)"
+check "labA's disk has its write" grep -q "GUEST-$A-WROTE" /tmp/disk.img
+r1=$(released)
+xl destroy labB 2>&1 | sed 's/^/LAB   xl: /'
+sleep 1
+check "@releaseDomain fired for labB" test "$(released)" -gt "$r1"
+expect "the daemon forgot labB" "0 0" "$(usage_of $B)"
+C3=$(new_guest labC)
+check "a new guest works afterwards" wait_console labC "GUEST $C3: serving"
+expect "labC reads its home" "ok world-$C3" "$(cmd $C3 read data/hello)"
+relay labC
+xl destroy labC
+expect "the daemon's own consistency check" OK "$(xenstore-control check 2>&1)"
+check "the daemon is alive at the end" kill -0 "$XSPID"
+log "scenario took $(echo "$(up) - $T0" | bc)s of dom0 time"
+finish
