@@ -10,6 +10,7 @@ root=$(dirname "$here")
 XENLAB=${XENLAB:-$(cd "$root/../shared/xenlab" 2>/dev/null && pwd)}
 [ -x "$XENLAB/run.sh" ] || { echo "lab: no xenlab at ${XENLAB:-../shared/xenlab}"; exit 2; }
 [ -f "$root/dist/src/cli/tsxenstored.js" ] && [ -f "$root/native/build/Release/xsxen.node" ] || { echo "lab: build first (npm run build)"; exit 2; }
+export XENLAB_ACCEL=${XENLAB_ACCEL:-tcg}   # KVM cannot run Xen here; trying it costs a boot
 export XENLAB_CACHE=${XENLAB_CACHE:-/tmp/xenlab-cache}
 export XENLAB_TIMEOUT=${XENLAB_TIMEOUT:-1500}
 export XENLAB_XENSTORED=$here/tsxenstored-dom0

@@ -7,11 +7,12 @@
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { restoreState } from '../state/snapshot.js';
 import { DurableLog, type Recovered } from '../server/durable.js';
-import { adoptClients, adoptLiveState, ringConnections } from '../server/adopt.js';
+import { adoptClients, adoptLiveState, adoptSessions, ringConnections } from '../server/adopt.js';
 import { LiveUpdater, type SimSidecar } from '../server/live-update.js';
 import type { Record as StateRecord } from '../state/stream.js';
 import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
+import { execFile, spawn } from 'node:child_process';
 import { SETTINGS, settingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
 import { Logger, type Level } from '../server/log.js';
@@ -120,6 +121,48 @@ function withoutFlags(args: readonly string[], flags: readonly string[]): string
   return out;
 }
 
+/**
+ * --fork: runs the daemon as a detached child (same arguments, without
+ * --fork) and returns once it is ready (listening, pid file written), with
+ * its status: what Xen's init scripts expect of XENSTORED, as C xenstored
+ * forks unless -N. A child that exits before it is ready fails the start.
+ */
+async function forkAndWait(): Promise<void> {
+  const argv = process.argv.slice(2).filter((a) => a !== '--fork');
+  const child = spawn(process.execPath, [process.argv[1]!, ...argv], {
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, TSXENSTORED_FORKED: '1' },
+  });
+  const outcome = await new Promise<number>((resolve) => {
+    child.once('message', (m) => resolve(m === 'ready' ? 0 : 1));
+    child.once('error', (e) => {
+      process.stderr.write(`tsxenstored: cannot start the daemon: ${e.message}\n`);
+      resolve(1);
+    });
+    child.once('exit', (code) => {
+      process.stderr.write(`tsxenstored: the daemon exited before it was ready (code ${String(code)})\n`);
+      resolve(code === 0 || code === null ? 1 : code);
+    });
+  });
+  if (outcome === 0) {
+    child.disconnect();
+    child.unref();
+  }
+  process.exit(outcome);
+}
+
+/**
+ * Under systemd (Xen's xenstored.service is Type=notify, NotifyAccess=all),
+ * says READY=1 through systemd-notify, as C xenstored does with sd_notify.
+ */
+function notifySystemd(logger: Logger): void {
+  if (process.env.NOTIFY_SOCKET === undefined) return;
+  execFile('systemd-notify', ['--ready', `--pid=${process.pid}`], (e) => {
+    if (e !== null) logger.warn(`systemd-notify --ready failed: ${e.message}`);
+  });
+}
+
 /** The backend asked for (--backend, --no-sim), with auto resolved. */
 function backendKind(v: Record<string, string | boolean | string[] | undefined>): 'xen' | 'sim' | 'none' {
   const b = (v.backend as string | undefined) ?? 'auto';
@@ -150,6 +193,7 @@ async function main(): Promise<void> {
     process.stdout.write(usage());
     return;
   }
+  if (v.fork === true) return forkAndWait();
   const settings: Partial<Settings> = {};
   for (const s of SETTINGS) {
     if ('flag' in s && typeof v[s.flag] === 'string') settings[s.name] = number(`--${s.flag}`, v[s.flag] as string);
@@ -175,6 +219,17 @@ async function main(): Promise<void> {
   }
 
   const logger = new Logger(level, v['log-file'] as string | undefined);
+  // Stderr may be a terminal or pipe that goes away (--fork, init scripts): never die of it.
+  process.stderr.on('error', () => undefined);
+  for (const flag of ['trace-file', 'no-recovery', 'internal-db', 'live-update', 'quota-soft', 'timeout']) {
+    if (v[flag] !== undefined) logger.warn(`--${flag} is a C xenstored flag that tsxenstored accepts and does not act on (see --help)`);
+  }
+  for (const flag of ['event', 'master-domid', 'priv-domid']) {
+    const val = v[flag];
+    if (typeof val === 'string' && val !== '0' && !(flag === 'event' && val === '')) {
+      fail(`--${flag} ${val}: tsxenstored runs in dom0 only (no stub-domain or split-privilege mode yet)`);
+    }
+  }
   const durableDir = v.durable as string | undefined;
   let durable: DurableLog | undefined;
   let recovered: Recovered | undefined;
@@ -229,6 +284,21 @@ async function main(): Promise<void> {
       fail(`the Xen devices are present but unusable: ${(e as Error).message}`);
     }
   }
+  // After a crash (--durable): the rings the previous daemon served, with their watches.
+  if (durable !== undefined && recovered !== undefined && lu === undefined && v.restore === undefined && kind !== 'none') {
+    try {
+      const sessions = durable.loadSessions();
+      if (sessions !== undefined) {
+        const { attached, lost } = adoptSessions(daemon, sessions);
+        logger.info(`recovered ${attached.length} ring sessions (domains ${attached.join(', ') || 'none'}) from ${durable.sessionsPath}`);
+        for (const l of lost) logger.warn(`domain ${l.domid}'s ring could not be re-attached: ${l.why}`);
+        daemon.recheckDomains();
+      }
+    } catch (e) {
+      await daemon.closeBackend();
+      fail(`cannot recover the ring sessions: ${(e as Error).message}`);
+    }
+  }
   // Never set together with a live update's state (refused above).
   const restoreFile = v.restore as string | undefined;
   if (restoreFile !== undefined) {
@@ -280,7 +350,7 @@ async function main(): Promise<void> {
     await firstSnapshot();
   }
   // The next daemon of a live update gets the state from us, not from a file.
-  const args = withoutFlags(process.argv.slice(2), ['--live-update-state', '--restore']);
+  const args = withoutFlags(process.argv.slice(2), ['--live-update-state', '--restore']).filter((a) => a !== '--fork');
   daemon.liveUpdate = new LiveUpdater(daemon, { transport, sim, xen, argv: args, self: { command: process.execPath, args: [process.argv[1]!] } });
   if (lu !== undefined) {
     logger.info(`live update: took over ${daemon.conns.size} connections from the previous daemon`);
@@ -292,6 +362,12 @@ async function main(): Promise<void> {
   const where = kind === 'sim' ? `, simulated Xen in ${simDir}` : kind === 'xen' ? ', real Xen backend' : '';
   logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${where})`);
   if (v['output-pid'] === true) process.stdout.write(`${process.pid}\n`);
+  // Started by --fork: tell the waiting parent, then live on alone.
+  if (lu === undefined && process.env.TSXENSTORED_FORKED === '1') {
+    delete process.env.TSXENSTORED_FORKED;
+    process.send?.('ready', () => process.disconnect?.());
+  }
+  notifySystemd(logger);
 
   let stopping = false;
   const stop = (sig: string): void => {

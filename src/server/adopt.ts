@@ -9,7 +9,8 @@ import type { NodeChange } from '../store/diff.js';
 import type { Perms } from '../store/perms.js';
 import type { SimXen } from '../sim/sim-xen.js';
 import { restoreState, type RestoredState } from '../state/snapshot.js';
-import type { Record } from '../state/stream.js';
+import { DOMID_INVALID, type Record } from '../state/stream.js';
+import { quotaName } from './config.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
 import { watchSpec } from './handlers/watch.js';
@@ -27,14 +28,19 @@ export function ringConnections(daemon: Daemon, s: RestoredState): Map<number, C
   return conns;
 }
 
-/** Gives the connections in `conns` back their watches and (doomed) open transactions. */
-export function adoptClients(daemon: Daemon, s: RestoredState, records: readonly Record[], conns: ReadonlyMap<number, Connection>): void {
-  for (const w of s.watches) {
+/** Gives the connections in `conns` back their watches. */
+function adoptWatches(daemon: Daemon, watches: Iterable<Extract<Record, { type: 'watch' }>>, conns: ReadonlyMap<number, Connection>): void {
+  for (const w of watches) {
     const conn = conns.get(w.connId);
     if (conn === undefined) continue;
     const spec = watchSpec(w.path, w.token, conn.caller.domid);
     daemon.addWatch(conn, spec.key, { path: w.path, token: w.token, comps: spec.comps, depth: w.depth, relative: spec.comps !== undefined && !w.path.startsWith('/') });
   }
+}
+
+/** Gives the connections in `conns` back their watches and (doomed) open transactions. */
+export function adoptClients(daemon: Daemon, s: RestoredState, records: readonly Record[], conns: ReadonlyMap<number, Connection>): void {
+  adoptWatches(daemon, s.watches, conns);
   const pending = new Map<string, NodeChange[]>();
   for (const r of records) {
     if (r.type !== 'node' || r.connId === 0) continue;
@@ -66,4 +72,46 @@ export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, s
     if (c.outData.length > 0) conn.sink.write(c.outData, 1);
     if (c.inData.length > 0) daemon.receive(conn, c.inData);
   }
+}
+
+/**
+ * After a crash (--durable): re-attaches the rings that DIR/rings lists
+ * (server/durable.ts) and gives their connections back their watches,
+ * targets, features and quota overrides. Returns the domains that could not
+ * be re-attached (they died meanwhile, or their ring cannot be mapped), with
+ * the reason; the caller reports them.
+ */
+export function adoptSessions(daemon: Daemon, records: readonly Record[]): { attached: number[]; lost: Array<{ domid: number; why: string }> } {
+  const conns = new Map<number, Connection>();
+  const attached: number[] = [];
+  const lost: Array<{ domid: number; why: string }> = [];
+  for (const r of records) {
+    if (r.type !== 'domain') continue;
+    const dom = daemon.domains.ensure(r.domid);
+    dom.features = r.features;
+    for (const [raw, v] of r.quotas) {
+      const name = quotaName(raw);
+      if (name !== undefined) dom.quotas.set(name, v);
+    }
+  }
+  for (const r of records) {
+    if (r.type !== 'connection' || r.spec.kind !== 'ring') continue;
+    const { domid, evtchn, tdomid } = r.spec;
+    try {
+      if (domid === 0) daemon.attachLocalDomain();
+      else daemon.introduceDomain(domid, daemon.locateRing(domid)?.gfn ?? 0n, evtchn);
+    } catch (e) {
+      lost.push({ domid, why: (e as Error).message });
+      continue;
+    }
+    const conn = daemon.ringConnection(domid);
+    if (conn === undefined) continue;
+    conns.set(r.connId, conn);
+    attached.push(domid);
+    if (tdomid !== DOMID_INVALID) daemon.setTarget(domid, tdomid);
+  }
+  // Domains that are not there any more: forget what they left, as their death would have.
+  for (const d of [...daemon.domains.all()]) if (d.domid !== 0 && !d.introduced) daemon.domains.forget(d.domid);
+  adoptWatches(daemon, records.filter((r): r is Extract<Record, { type: 'watch' }> => r.type === 'watch'), conns);
+  return { attached, lost };
 }

@@ -45,6 +45,8 @@ export interface DomainBackend {
    * xsd_kva page and xsd_port), attached by the daemon right after start.
    */
   localDomain?(): LocalDomain | undefined;
+  /** Reports (through the events) every attached domain that is dying, gone or shut down. */
+  checkDomains?(): void;
   /** Releases everything the backend holds. */
   close(): Promise<void>;
 }

@@ -28,7 +28,7 @@ import { Transaction } from '../txn/transaction.js';
 import { WatchIndex } from '../watch/watch-index.js';
 import { defaultSettings, quotaName, type QuotaName, type Settings } from './config.js';
 import { dumpState, type RestoredState } from '../state/snapshot.js';
-import { DOMID_INVALID, encodeStream } from '../state/stream.js';
+import { DOMID_INVALID, encodeStream, type Record as StateRecord } from '../state/stream.js';
 import type { DomainBackend } from './backend.js';
 import { Connection, type ConnWatch, type Sink } from './connection.js';
 import { lookupOp } from './dispatch.js';
@@ -84,6 +84,8 @@ export class Daemon {
   /** The root before the first unsynced commit of this turn (durable mode), to undo on a failed sync. */
   private turnStart: { root: Node; rev: number } | undefined;
   private backend: DomainBackend | undefined;
+  /** Durable mode: the ring sessions (attached domains, their watches) changed since DIR/rings was written. */
+  private sessionsDirty = false;
   private readonly credit: ConflictCredit;
   private readonly rings = new Map<number, RingConnection>();
   /** Requests from unprivileged connections still allowed in this turn ('turn-guest-requests'). */
@@ -133,6 +135,16 @@ export class Daemon {
     if (local === undefined || this.rings.has(local.domid)) return;
     this.introduceDomain(local.domid, local.gfn, local.port);
     this.logger.info(`domain ${local.domid}'s own ring attached (event channel ${local.port})`);
+  }
+
+  /** Where the backend says `domid`'s ring is (the simulated Xen's descriptor), if it can tell. */
+  locateRing(domid: number): { gfn: bigint; port: number } | undefined {
+    return this.backend?.locate?.(domid);
+  }
+
+  /** Asks the backend to report domains that died or shut down (e.g. while no daemon ran). */
+  recheckDomains(): void {
+    this.backend?.checkDomains?.();
   }
 
   /** Whether `conn` is a domain's ring connection (not a socket). */
@@ -217,6 +229,7 @@ export class Daemon {
   }
 
   dropWatches(conn: Connection): void {
+    if (conn.watches.size > 0) this.sessionsDirty = true;
     for (const w of conn.watches.values()) this.watches.remove(w);
     conn.watches.clear();
   }
@@ -327,7 +340,17 @@ export class Daemon {
    */
   private syncDurable(): boolean {
     const log = this.durable;
-    if (log === undefined || this.turnStart === undefined) return true;
+    if (log === undefined) return true;
+    if (this.sessionsDirty) {
+      this.sessionsDirty = false;
+      try {
+        log.saveSessions(this.sessionRecords());
+      } catch (e) {
+        this.sessionsDirty = true;
+        this.logger.error(`durable ring sessions: ${(e as Error).message} (retried at the next turn)`);
+      }
+    }
+    if (this.turnStart === undefined) return true;
     const before = this.turnStart;
     this.turnStart = undefined;
     try {
@@ -508,7 +531,15 @@ export class Daemon {
     const entry: ConnWatch = { ...w, owner: conn };
     conn.watches.set(key, entry);
     this.watches.add(entry);
+    this.sessionsDirty = true;
     return entry;
+  }
+
+  removeWatch(conn: Connection, key: string, entry: ConnWatch): void {
+    if (conn.watches.get(key) !== entry) return;
+    conn.watches.delete(key);
+    this.watches.remove(entry);
+    this.sessionsDirty = true;
   }
 
   /** The connection of a guest's ring, if it has one. */
@@ -607,6 +638,7 @@ export class Daemon {
     dom.introduced = true;
     dom.mfn = mfn;
     dom.port = port;
+    this.sessionsDirty = true;
     if (!fresh) return;
     this.logger.info(`domain ${domid} introduced (mfn ${mfn}, port ${port})`);
     this.announceSpecial('@introduceDomain');
@@ -614,6 +646,7 @@ export class Daemon {
 
   /** RELEASE or domain death: drop its connections, its nodes and every trace of its id. */
   releaseDomain(domid: number): void {
+    this.sessionsDirty = true;
     this.rings.get(domid)?.detach();
     this.rings.delete(domid);
     for (const c of [...this.conns]) {
@@ -634,6 +667,7 @@ export class Daemon {
   }
 
   setTarget(domid: number, target: number): void {
+    this.sessionsDirty = true;
     this.domains.ensure(domid).target = target;
     for (const c of this.conns) {
       if (c.caller.domid === domid && !c.caller.privileged) c.caller = { ...c.caller, target };
@@ -641,6 +675,30 @@ export class Daemon {
   }
 
   // ---- state stream ----------------------------------------------------------
+
+  /**
+   * The ring sessions as state records (durable mode's DIR/rings): settings,
+   * domains, each ring connection and its watches; no nodes, no transactions.
+   */
+  sessionRecords(): StateRecord[] {
+    const out: StateRecord[] = [];
+    const rings = new Set<number>();
+    const all = dumpState(
+      { root: this.store.root, settings: this.settings, domains: this.domains, conns: this.conns },
+      { ringPort: (domid) => this.domains.get(domid)?.port, isRing: (c) => this.isRing(c) },
+    );
+    for (const r of all) {
+      if (r.type === 'node' && r.connId === 0) break; // the tree: in the log and snapshot
+      if (r.type === 'connection') {
+        if (r.spec.kind !== 'ring') continue;
+        rings.add(r.connId);
+      } else if (r.type === 'watch' || r.type === 'transaction' || r.type === 'node') {
+        if (r.type !== 'watch' || !rings.has(r.connId)) continue;
+      }
+      out.push(r);
+    }
+    return out;
+  }
 
   /** The whole state as a migration stream (no file descriptors: a cold dump). */
   dumpStream(): Buffer {

@@ -10,6 +10,10 @@
  * Log entry: "XSLG", u32 length, u32 crc32 of the payload, payload = a state
  * stream whose NODE_DATA records describe the commit as a pending transaction
  * (conn-id 1, tx-id = sequence number; perm-count 0 = node deleted).
+ *
+ * DIR/rings holds the ring sessions (which domains' rings are attached, on
+ * which event channel, and their watches), rewritten whole when they change,
+ * in the same turn's sync: a guest's acknowledged WATCH survives a crash.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
@@ -206,6 +210,48 @@ export class DurableLog {
     fsyncSync(this.fd);
     this.logBytes = 0;
     return true;
+  }
+
+  get sessionsPath(): string {
+    return join(this.dir, 'rings');
+  }
+
+  /**
+   * Replaces DIR/rings (atomically, fsynced) with `records`: the domains whose
+   * rings the daemon serves and their connections' watches, so that a daemon
+   * restarted after a crash re-attaches the rings and keeps the watches.
+   */
+  saveSessions(records: readonly Record[]): void {
+    const tmp = `${this.sessionsPath}.tmp`;
+    const data = encodeStream(records);
+    const fd = openSync(tmp, 'w');
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    closeSync(fd);
+    renameSync(tmp, this.sessionsPath);
+    const dfd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  }
+
+  /** DIR/rings as saved last, or undefined if there is none. */
+  loadSessions(): Record[] | undefined {
+    if (!existsSync(this.sessionsPath)) return undefined;
+    try {
+      return decodeStream(readFileSync(this.sessionsPath)).records;
+    } catch (e) {
+      throw new Error(`${this.sessionsPath}: ${(e as Error).message}`);
+    }
   }
 
   close(): void {

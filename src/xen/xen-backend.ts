@@ -129,7 +129,10 @@ export class XenBackend implements DomainBackend {
   private fired(ports: number[], errno: number): void {
     if (errno !== 0) this.opts.log('warn', `reading /dev/xen/evtchn failed (errno ${errno})`);
     for (const p of ports) {
-      if (p === this.virqPort) this.checkDomains();
+      if (p === this.virqPort) {
+        this.opts.log('debug', 'VIRQ_DOM_EXC');
+        this.checkDomains();
+      }
       else {
         const b = this.byPort.get(p);
         if (b !== undefined) this.events?.onNotify(b.domid);
@@ -150,6 +153,7 @@ export class XenBackend implements DomainBackend {
       }
       const exists = info !== null && info[0] === b.domid;
       const flags = exists ? info![1] : 0;
+      this.opts.log('debug', `domain ${b.domid}: ${exists ? `flags ${flags.toString(16)}` : 'gone'}`);
       if (!exists || (flags & XEN_DOMINF_DYING) !== 0) this.events?.onDomainDeath(b.domid);
       else if ((flags & XEN_DOMINF_SHUTDOWN) !== 0) this.events?.onDomainShutdown?.(b.domid);
     }

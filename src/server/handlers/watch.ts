@@ -42,8 +42,7 @@ export function unwatch(r: Request): Uint8Array {
   const w = parse(r);
   const entry = r.conn.watches.get(w.key);
   if (entry === undefined) throw new XsError('ENOENT');
-  r.conn.watches.delete(w.key);
-  r.daemon.watches.remove(entry);
+  r.daemon.removeWatch(r.conn, w.key, entry);
   return OK;
 }
 
