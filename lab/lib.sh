@@ -14,6 +14,19 @@ pass() { CHECKS=$((CHECKS+1)); log "ok   $1"; }
 flunk() { CHECKS=$((CHECKS+1)); FAILS=$((FAILS+1)); log "FAIL $1"; }
 # check WHAT COMMAND...: the command succeeds
 check() { local what=$1; shift; if "$@"; then pass "$what"; else flunk "$what"; fi; }
+# eventually SECONDS COMMAND...: the command succeeds within SECONDS (polled; the
+# machine may be slow, so nothing here relies on a fixed sleep)
+eventually() {
+  local n=$(( $1 * 5 )) i; shift
+  for i in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
+  return 1
+}
+# expect_eventually WHAT WANT SECONDS COMMAND...: the command's output becomes WANT
+expect_eventually() {
+  local what=$1 want=$2 secs=$3 got i; shift 3
+  for i in $(seq $(( secs * 5 ))); do got=$("$@" 2>&1); [[ "$got" == $want ]] && break; sleep 0.2; done
+  expect "$what" "$want" "$got"
+}
 # expect WHAT WANT GOT: GOT equals WANT (a trailing * in WANT matches any rest)
 expect() {
   # shellcheck disable=SC2053
@@ -103,4 +116,19 @@ cmd() {
 # The daemon's usage report for a domain: "nodes watches" (both 0 once it is forgotten)
 usage_of() {
   xenstore-control quota "$1" 2>/dev/null | awk '/^nodes/{n=$3} /^watches/{w=$3} END{print n+0, w+0}'
+}
+# release_log FILE: a dom0 watch on @releaseDomain whose events go to FILE (it fires
+# once when set: wait for that line, so later counts start from it)
+release_log() {
+  xenstore-watch @releaseDomain >"$1" 2>&1 &
+  eventually 30 test -s "$1"
+}
+# destroyed NAME DOMID RELEASE-LOG [WHY]: xl destroy NAME; @releaseDomain fires and the
+# daemon keeps no node or watch of the domain
+destroyed() {
+  local name=$1 d=$2 rl=$3 why=${4:-} r
+  r=$(wc -l <"$rl")
+  xl destroy "$name" 2>&1 | sed 's/^/LAB   xl: /'
+  check "@releaseDomain fired for $name$why" eventually 30 bash -c "test \$(wc -l <$rl) -gt $r"
+  expect_eventually "the daemon forgot $name" "0 0" 30 usage_of "$d"
 }

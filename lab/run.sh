@@ -19,7 +19,7 @@ export XENLAB_XENSTORED=$here/tsxenstored-dom0
 g=$(mktemp -d); trap 'rm -rf "$g"' EXIT
 cp -a "$XENLAB_CACHE/gird/." "$g/" && install -m 755 "$here/guest-init" "$g/init"
 (cd "$g" && find . | cpio -o -H newc 2>/dev/null | gzip -1 >"$XENLAB_CACHE/tsxs-guest.cpio.gz")
-status=0
+status=0; passed=0; failed=0
 for s in "${@:-guests survive}"; do
   for name in $s; do
     echo "=== lab scenario $name"
@@ -27,7 +27,11 @@ for s in "${@:-guests survive}"; do
     if "$XENLAB/run.sh" "$here/$name.sh"; then r=PASS; else r=FAIL; status=1; fi
     log=$(ls -t "$XENLAB_CACHE"/serial-*.log | head -1)
     grep -a -E '^(LAB|GUEST)' "$log" | tr -d '\r'
+    p=$(grep -a -c '^LAB \[[0-9.]*s\]: ok ' "$log"); f=$(grep -a -c '^LAB \[[0-9.]*s\]: FAIL ' "$log")
+    [ "$r" = FAIL ] && [ "$f" = 0 ] && f=1   # it died before its checks could say so
+    passed=$((passed + p)); failed=$((failed + f))
     echo "=== lab scenario $name: $r in $(( $(date +%s) - t0 )) s (serial log $log)"
   done
 done
+echo "lab: $passed passed, $failed failed"
 exit $status

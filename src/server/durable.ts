@@ -184,28 +184,8 @@ export class DurableLog {
   maybeSnapshot(root: Node, force = false): boolean {
     if (!force && this.logBytes < this.snapshotAfterBytes) return false;
     if (this.pendingBytes !== 0) this.sync();
-    const tmp = `${this.snapshotPath}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      const seq: Record = { type: 'global-quota', perDomain: [], global: [[SEQ_NAME, this.seq]] };
-      const data = encodeStream([seq, ...nodeRecords(root)]);
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } catch (e) {
-      // A half-written snapshot only takes the space the log needs.
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw e;
-    }
-    closeSync(fd);
-    renameSync(tmp, this.snapshotPath);
-    const dfd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    const seq: Record = { type: 'global-quota', perDomain: [], global: [[SEQ_NAME, this.seq]] };
+    this.replaceFile(this.snapshotPath, encodeStream([seq, ...nodeRecords(root)]));
     ftruncateSync(this.fd, 0);
     fsyncSync(this.fd);
     this.logBytes = 0;
@@ -222,8 +202,16 @@ export class DurableLog {
    * restarted after a crash re-attaches the rings and keeps the watches.
    */
   saveSessions(records: readonly Record[]): void {
-    const tmp = `${this.sessionsPath}.tmp`;
-    const data = encodeStream(records);
+    this.replaceFile(this.sessionsPath, encodeStream(records));
+  }
+
+  /**
+   * Puts `data` at `path` whole or not at all: a temporary file, fsynced,
+   * renamed over `path`, and the directory fsynced. A half-written temporary
+   * file is removed, so a full disk costs nothing but the error.
+   */
+  private replaceFile(path: string, data: Buffer): void {
+    const tmp = `${path}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
       let off = 0;
@@ -235,7 +223,7 @@ export class DurableLog {
       throw e;
     }
     closeSync(fd);
-    renameSync(tmp, this.sessionsPath);
+    renameSync(tmp, path);
     const dfd = openSync(this.dir, 'r');
     try {
       fsyncSync(dfd);
