@@ -15,11 +15,25 @@
 #  5. the disk: the guest reads the signature dom0 wrote and writes to it.
 source "$(dirname "$0")/lib.sh"
 T0=$(up)
-# A low node quota, so that the quota check needs a hundred writes, not a thousand.
-start_xenstored --entry-nb 100
-watchdog "$XSPID"
-
 # ---- 1. dom0 --------------------------------------------------------------
+# Started the way an admin installs it: Debian's own init script (/etc/init.d/xen,
+# start-stop-daemon) with XENSTORED naming tsxenstored in /etc/default/xen. The script
+# expects the daemon to fork once ready, write the pid file it names, and answer
+# `xenstore-read -s /`; it then runs xen-init-dom0 and xenconsoled. A low node quota,
+# so that the quota check below needs a hundred writes, not a thousand.
+cat >/etc/default/xen <<EOF2
+XENSTORED=$XSD
+XENSTORED_ARGS="--fork --entry-nb 100 --log-file $XSLOG"
+XENCONSOLED_ARGS="--log=guest --log-dir=/var/log/xen/console"
+EOF2
+log "/etc/init.d/xen start, with XENSTORED=$XSD"
+timeout 300 /etc/init.d/xen start 2>&1 | sed 's/^/LAB   init: /'
+XSPID=$(cat /run/xenstore.pid 2>/dev/null)
+check "Xen's init script started tsxenstored, which wrote the pid file it was given" kill -0 "${XSPID:-0}"
+[ -n "$XSPID" ] || { tail -n 25 "$XSLOG" | sed 's/^/LAB   | /'; finish FAIL; }
+watchdog "$XSPID"
+expect "the pid file names the daemon" "*/node" "$(readlink /proc/$XSPID/exe)"
+check "the init script's xenconsoled runs" pgrep -x xenconsoled
 check "xen-init-dom0" xen-init-dom0
 expect "dom0's name" Domain-0 "$(xenstore-read /local/domain/0/name 2>&1)"
 expect "xl list shows Domain-0" "Domain-0*" "$(xl list 2>&1 | sed -n 2p)"
@@ -42,7 +56,6 @@ check "the daemon lives on" kill -0 "$XSPID"
 second=$(timeout 60 node "$LABDIR/../dist/src/cli/tsxenstored.js" --socket /tmp/second.sock 2>&1; echo "exit $?")
 expect "a second xenstored on the host says why and exits 2" "*VIRQ_DOM_EXC*exit 2" "$(echo $second)"
 expect "the first still serves" Domain-0 "$(xenstore-read /local/domain/0/name 2>&1)"
-xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console || log "xenconsoled failed"
 release_log /tmp/release.log
 xenstore-watch @introduceDomain >/tmp/introduce.log 2>&1 &
 eventually 30 test -s /tmp/introduce.log   # fires once when set
