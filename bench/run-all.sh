@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs `tsxenstored bench` on tsxenstored (self-started, every scenario at the
+# Runs the benchmark (dist/bench/src/run.js) on tsxenstored (self-started, every scenario at the
 # default sizes) and on the reference C xenstored and oxenstored (started with
 # ../shared/refdaemons/start.sh, the comparable scenarios only), then writes
 # the side-by-side comparison. Outputs go to bench/results/ (or $OUT):
@@ -27,10 +27,10 @@ if ! (cd "$root" && npx tsc -p tsconfig.json --outDir "$snap/dist" >/dev/null 2>
 	cp -a "$root/dist" "$snap/dist"
 fi
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$root" status --porcelain -- src 2>/dev/null | head -1)" ]; then commit="$commit+dirty"; fi
+if [ -n "$(git -C "$root" status --porcelain -- src bench/src 2>/dev/null | head -1)" ]; then commit="$commit+dirty"; fi
 export TSXS_BENCH_COMMIT=$commit
 echo "run-all: benchmarking tsxenstored $commit from $snap" >&2
-bench=(node "$snap/dist/src/cli/tsxenstored.js" bench)
+bench=(node "$snap/dist/bench/src/run.js")
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then "$refs/stop.sh" "$pid" >/dev/null 2>&1 || true; fi

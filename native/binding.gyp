@@ -7,7 +7,7 @@
     },
     {
       "target_name": "xsxen",
-      "sources": ["xsxen.cc"],
+      "sources": ["xsxen.cc", "xsxen-evtchn.cc", "xsxen-pages.cc"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-cast-function-type"],
       "libraries": ["-ldl"]
     }

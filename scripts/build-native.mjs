@@ -4,7 +4,7 @@
 // mappings, and the domain list for the real Xen). Skips the build when both
 // are newer than their sources and binding.gyp.
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,7 +14,8 @@ const built = (name) => {
   const out = join(dir, 'build', 'Release', `${name}.node`);
   if (!existsSync(out)) return false;
   const t = statSync(out).mtimeMs;
-  return t >= statSync(join(dir, `${name}.cc`)).mtimeMs && t >= statSync(join(dir, 'binding.gyp')).mtimeMs;
+  const sources = readdirSync(dir).filter((f) => f.startsWith(name) && (f.endsWith('.cc') || f.endsWith('.h')));
+  return sources.every((f) => t >= statSync(join(dir, f)).mtimeMs) && t >= statSync(join(dir, 'binding.gyp')).mtimeMs;
 };
 if (built('xsshm') && built('xsxen')) process.exit(0);
 

@@ -1,6 +1,7 @@
 /**
  * tsxenstored's public entry point: the daemon core and its Unix transport,
- * for embedding the daemon in another Node program or test.
+ * for embedding the daemon in another Node program or test, and the client.
+ * The client alone, without loading the daemon: 'tsxenstored/client'.
  */
 export { Daemon, type DaemonOptions, type Stats } from './server/daemon.js';
 export { UnixTransport, DEFAULT_SOCKET } from './server/transport-unix.js';
@@ -11,11 +12,8 @@ export { XsError, type Errno, ERRNO_NAMES } from './protocol/errno.js';
 export { FrameDecoder, type Frame } from './protocol/decoder.js';
 export { encodeFrame, FrameBatch } from './protocol/encoder.js';
 
-// Client library.
-export { connect, XenStoreClient, type ConnectOptions, type RetryOptions, type WatchOptions } from './client/client.js';
-export { Transaction } from './client/transaction.js';
-export { XenStoreError, type XenStoreErrorCode } from './client/errors.js';
-export { WatchStream, type WatchEvent } from './client/watch-stream.js';
-export { parsePermission, formatPermission, type Permission, type Access } from './client/perms.js';
-export { type Value } from './client/operations.js';
-export { type ByteChannel, openSocket, defaultSocketPath } from './client/channel.js';
+// The client library (also alone, without the daemon: 'tsxenstored/client').
+export { connect, XenStoreClient, type ConnectOptions, type RetryOptions, type WatchOptions } from './client/index.js';
+export { Transaction, XenStoreError, type XenStoreErrorCode, WatchStream, type WatchEvent } from './client/index.js';
+export { parsePermission, formatPermission, type Permission, type Access, type Value } from './client/index.js';
+export { type ByteChannel, openSocket, defaultSocketPath } from './client/index.js';

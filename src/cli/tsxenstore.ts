@@ -14,6 +14,7 @@ import { control } from './control.js';
 import { atoi, strerror } from './escape.js';
 import * as history from './history.js';
 import * as tools from './xs-tools.js';
+import { connectGuest } from '../sim/connect-guest.js';
 
 const PROG = 'tsxenstore';
 
@@ -209,7 +210,7 @@ async function open(v: Values): Promise<XenStoreClient | undefined> {
         stderr(`--domain needs a domain id, got ${JSON.stringify(v.domain)}`);
         return undefined;
       }
-      return await connect({ domain: Number(v.domain), simDir: v['sim-dir'] as string | undefined });
+      return await connectGuest(Number(v.domain), { simDir: v['sim-dir'] as string | undefined });
     }
     return await connect({ path: v.socket as string | undefined });
   } catch (e) {

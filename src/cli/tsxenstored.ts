@@ -4,7 +4,7 @@
  * it has them (-E, -S, -W, -t, -A, -M, -Q name=value, -F, -K, -N, -V); every
  * limit in server/config.ts is settable with -Q.
  */
-import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { restoreState } from '../state/snapshot.js';
 import { DurableLog, type Recovered } from '../server/durable.js';
 import { adoptClients, adoptLiveState, adoptSessions, ringConnections } from '../server/adopt.js';
@@ -127,13 +127,19 @@ function withoutFlags(args: readonly string[], flags: readonly string[]): string
  * its status: what Xen's init scripts expect of XENSTORED, as C xenstored
  * forks unless -N. A child that exits before it is ready fails the start.
  */
-async function forkAndWait(): Promise<void> {
+async function forkAndWait(outputPid: boolean): Promise<void> {
   const argv = process.argv.slice(2).filter((a) => a !== '--fork');
+  // A daemon keeps none of its starter's terminals or pipes (an init script that
+  // pipes its output would otherwise never see it end): without --log-file, it logs
+  // to a file, as C xenstored logs to syslog.
+  if (!argv.some((a) => a === '--log-file' || a.startsWith('--log-file='))) argv.push('--log-file', existsSync('/var/log/xen') ? '/var/log/xen/tsxenstored.log' : '/var/log/tsxenstored.log');
   const child = spawn(process.execPath, [process.argv[1]!, ...argv], {
     detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, TSXENSTORED_FORKED: '1' },
   });
+  // Until it is ready, what the daemon says on stderr (a failed start) is ours to show.
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
   const outcome = await new Promise<number>((resolve) => {
     child.once('message', (m) => resolve(m === 'ready' ? 0 : 1));
     child.once('error', (e) => {
@@ -146,6 +152,8 @@ async function forkAndWait(): Promise<void> {
     });
   });
   if (outcome === 0) {
+    if (outputPid) process.stdout.write(`${String(child.pid)}\n`);
+    child.stderr?.destroy();
     child.disconnect();
     child.unref();
   }
@@ -193,7 +201,7 @@ async function main(): Promise<void> {
     process.stdout.write(usage());
     return;
   }
-  if (v.fork === true) return forkAndWait();
+  if (v.fork === true) return forkAndWait(v['output-pid'] === true);
   const settings: Partial<Settings> = {};
   for (const s of SETTINGS) {
     if ('flag' in s && typeof v[s.flag] === 'string') settings[s.name] = number(`--${s.flag}`, v[s.flag] as string);
@@ -292,7 +300,7 @@ async function main(): Promise<void> {
         const { attached, lost } = adoptSessions(daemon, sessions);
         logger.info(`recovered ${attached.length} ring sessions (domains ${attached.join(', ') || 'none'}) from ${durable.sessionsPath}`);
         for (const l of lost) logger.warn(`domain ${l.domid}'s ring could not be re-attached: ${l.why}`);
-        daemon.recheckDomains();
+        daemon.lifecycle.recheckDomains();
       }
     } catch (e) {
       await daemon.closeBackend();
@@ -317,7 +325,7 @@ async function main(): Promise<void> {
   // dom0's own ring (its kernel xenbus), unless a restore already brought it back.
   const attachLocal = async (): Promise<void> => {
     try {
-      daemon.attachLocalDomain();
+      daemon.lifecycle.attachLocalDomain();
     } catch (e) {
       await daemon.closeBackend();
       fail(`cannot attach dom0's own xenstore ring (xsd_kva, xsd_port): ${(e as Error).message}`);
@@ -390,8 +398,9 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'bench') {
-  // The benchmark lives in its own module tree, loaded only when asked for.
-  void import('../bench/main.js').then((m) => m.benchMain(process.argv.slice(3)));
+  // The benchmark is a tool of the repository (bench/), not of the installed daemon.
+  process.stderr.write('tsxenstored: the benchmark is not part of the daemon; in a checkout run: npm run bench -- OPTIONS\n');
+  process.exit(2);
 } else {
   void main();
 }

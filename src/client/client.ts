@@ -12,17 +12,15 @@ import { XenStoreError } from './errors.js';
 import { Operations, replyString, splitStrings, type Value } from './operations.js';
 import { Transaction } from './transaction.js';
 import { WatchStream } from './watch-stream.js';
-import { DEFAULT_SIM_DIR } from '../sim/layout.js';
 
 export interface ConnectOptions {
   /** Socket path (default: $XENSTORED_PATH, else /var/run/xenstored/socket). */
   readonly path?: string;
-  /** An already open byte channel instead of a socket. */
+  /**
+   * An already open byte channel instead of a socket (e.g. a simulated
+   * guest's ring: sim/connect-guest.ts).
+   */
   readonly channel?: ByteChannel;
-  /** Connect as this guest domain over its (simulated) shared ring instead of the socket. */
-  readonly domain?: number;
-  /** The simulated Xen's directory (default /dev/shm/tsxenstored, or $TSXENSTORED_SIM_DIR). */
-  readonly simDir?: string;
   /** Requests allowed in flight at once; more are rejected with EBUSY (default 4096). */
   readonly maxInFlight?: number;
   /** Events a watch buffers for a slow consumer before failing with EOVERFLOW (default 1024). */
@@ -272,16 +270,6 @@ const ZERO = Buffer.from([0]);
 
 /** Connects to a XenStore daemon. */
 export async function connect(opts: ConnectOptions = {}): Promise<XenStoreClient> {
-  let channel = opts.channel;
-  if (channel === undefined && opts.domain !== undefined) {
-    const { GuestChannel } = await import('../sim/guest.js');
-    const dir = opts.simDir ?? process.env.TSXENSTORED_SIM_DIR ?? DEFAULT_SIM_DIR;
-    try {
-      channel = await GuestChannel.open(opts.domain, dir);
-    } catch (e) {
-      throw new XenStoreError('ECONNREFUSED', 'CONNECT', undefined, (e as Error).message);
-    }
-  }
-  channel ??= await openSocket(opts.path ?? defaultSocketPath());
+  const channel = opts.channel ?? (await openSocket(opts.path ?? defaultSocketPath()));
   return new XenStoreClient(channel, opts);
 }

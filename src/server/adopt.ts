@@ -7,10 +7,9 @@
  */
 import type { NodeChange } from '../store/diff.js';
 import type { Perms } from '../store/perms.js';
-import type { SimXen } from '../sim/sim-xen.js';
 import { restoreState, type RestoredState } from '../state/snapshot.js';
 import { DOMID_INVALID, type Record } from '../state/stream.js';
-import { quotaName } from './config.js';
+import type { SimHandover } from './backend.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
 import { watchSpec } from './handlers/watch.js';
@@ -22,7 +21,7 @@ export function ringConnections(daemon: Daemon, s: RestoredState): Map<number, C
   const conns = new Map<number, Connection>();
   for (const c of s.connections) {
     if (c.spec.kind !== 'ring') continue;
-    const conn = daemon.ringConnection(c.spec.domid);
+    const conn = daemon.lifecycle.ringConnection(c.spec.domid);
     if (conn !== undefined) conns.set(c.connId, conn);
   }
   return conns;
@@ -55,7 +54,7 @@ export function adoptClients(daemon: Daemon, s: RestoredState, records: readonly
   }
 }
 
-export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, sim: SimXen | undefined, records: readonly Record[], sidecar: SimSidecar): Promise<void> {
+export async function adoptLiveState(daemon: Daemon, transport: UnixTransport, sim: SimHandover | undefined, records: readonly Record[], sidecar: SimSidecar): Promise<void> {
   const s = restoreState(records);
   daemon.restore(s);
   for (const b of sidecar.bound) sim?.adoptBound(b.domid, b.port, b.fd);
@@ -85,26 +84,18 @@ export function adoptSessions(daemon: Daemon, records: readonly Record[]): { att
   const conns = new Map<number, Connection>();
   const attached: number[] = [];
   const lost: Array<{ domid: number; why: string }> = [];
-  for (const r of records) {
-    if (r.type !== 'domain') continue;
-    const dom = daemon.domains.ensure(r.domid);
-    dom.features = r.features;
-    for (const [raw, v] of r.quotas) {
-      const name = quotaName(raw);
-      if (name !== undefined) dom.quotas.set(name, v);
-    }
-  }
+  daemon.domains.restoreSettings(records.filter((r): r is Extract<Record, { type: 'domain' }> => r.type === 'domain'));
   for (const r of records) {
     if (r.type !== 'connection' || r.spec.kind !== 'ring') continue;
     const { domid, evtchn, tdomid } = r.spec;
     try {
-      if (domid === 0) daemon.attachLocalDomain();
-      else daemon.introduceDomain(domid, daemon.locateRing(domid)?.gfn ?? 0n, evtchn);
+      if (domid === 0) daemon.lifecycle.attachLocalDomain();
+      else daemon.introduceDomain(domid, daemon.lifecycle.locateRing(domid)?.gfn ?? 0n, evtchn);
     } catch (e) {
       lost.push({ domid, why: (e as Error).message });
       continue;
     }
-    const conn = daemon.ringConnection(domid);
+    const conn = daemon.lifecycle.ringConnection(domid);
     if (conn === undefined) continue;
     conns.set(r.connId, conn);
     attached.push(domid);

@@ -61,3 +61,14 @@ export interface XenHandover {
   readonly virqPort: number;
   readonly bound: ReadonlyArray<{ domid: number; remotePort: number; localPort: number }>;
 }
+
+/**
+ * What live update needs of the simulated Xen (src/sim/sim-xen.ts): its
+ * event-channel descriptors to hand over, a way to stop reading them, and,
+ * in the next daemon, a way to adopt each bound one.
+ */
+export interface SimHandover {
+  handles(): { listener: number | undefined; bound: Array<{ domid: number; port: number; fd: number }> };
+  freeze(frozen: boolean): void;
+  adoptBound(domid: number, port: number, fd: number): void;
+}

@@ -66,3 +66,21 @@ export function defaultSettings(): Settings {
   for (const s of SETTINGS) out[s.name] = s.def;
   return out;
 }
+
+/** The settings as a state stream's global-quota record carries them: quotas, then the daemon's own limits. */
+export function settingsByKind(s: Settings): { perDomain: Array<[string, number]>; global: Array<[string, number]> } {
+  return {
+    perDomain: SETTINGS.filter((x) => x.quota).map((x): [string, number] => [x.name, s[x.name]]),
+    global: SETTINGS.filter((x) => !x.quota).map((x): [string, number] => [x.name, s[x.name]]),
+  };
+}
+
+/** The settings a state stream names that this daemon knows (older names too); the rest are ignored. */
+export function knownSettings(named: Iterable<[string, number]>): Partial<Settings> {
+  const out: Partial<Settings> = {};
+  for (const [raw, v] of named) {
+    const name = settingName(raw);
+    if (name !== undefined) out[name] = v;
+  }
+  return out;
+}

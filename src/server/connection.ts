@@ -45,6 +45,8 @@ export class Connection implements WatchOwner {
   throttled = false;
   /** Output kept back (the reply to a live update, sent by the next daemon). */
   held = false;
+  /** A reply is being prepared asynchronously (Request.defer): nothing more is read until it is queued. */
+  awaiting = false;
   private nextTxId = 1;
 
   constructor(

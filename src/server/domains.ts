@@ -3,7 +3,7 @@
  * SET_TARGET links, server features and per-domain quota overrides.
  * dom0 is always known and introduced.
  */
-import type { QuotaName } from './config.js';
+import { quotaName, type QuotaName } from './config.js';
 
 /** XENSTORE_SERVER_FEATURE_RECONNECTION | _ERROR | _WATCHDEPTH. */
 export const SUPPORTED_FEATURES = 1 | 2 | 4;
@@ -54,5 +54,17 @@ export class Domains {
 
   all(): IterableIterator<Domain> {
     return this.map.values();
+  }
+
+  /** Takes each domain's features and quota overrides from state records (quota names it does not know are ignored). */
+  restoreSettings(records: Iterable<{ readonly domid: number; readonly features: number; readonly quotas: ReadonlyArray<readonly [string, number]> }>): void {
+    for (const r of records) {
+      const dom = this.ensure(r.domid);
+      dom.features = r.features;
+      for (const [raw, v] of r.quotas) {
+        const name = quotaName(raw);
+        if (name !== undefined) dom.quotas.set(name, v);
+      }
+    }
   }
 }

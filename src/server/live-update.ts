@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { Op } from '../protocol/op.js';
 import { dumpState } from '../state/snapshot.js';
 import { encodeStream } from '../state/stream.js';
-import type { SimXen } from '../sim/sim-xen.js';
-import type { XenHandover } from './backend.js';
+import type { SimHandover, XenHandover } from './backend.js';
+import { settingsByKind } from './config.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
 import type { Request } from './request.js';
@@ -29,7 +29,7 @@ import type { UnixTransport } from './transport-unix.js';
 
 export interface LiveUpdateParts {
   readonly transport: UnixTransport;
-  readonly sim: SimXen | undefined;
+  readonly sim: SimHandover | undefined;
   readonly xen?: XenHandoverSource | undefined;
   /** The daemon's own command line (without --live-update-state). */
   readonly argv: readonly string[];
@@ -141,18 +141,18 @@ export class LiveUpdater {
       stdio.push(h.evtchnFd);
     }
     stdio.push('ipc');
-    const rings = daemon.ringConnections();
+    const rings = daemon.lifecycle.ringConnections();
     const records = dumpState(
-      { root: daemon.store.root, settings: daemon.settings, domains: daemon.domains, conns: daemon.conns },
+      { root: daemon.store.root, settings: settingsByKind(daemon.settings), domains: daemon.domains.all(), conns: daemon.conns },
       {
         rwSocketFd: 3,
         evtchnFd: s?.listener === undefined ? -1 : 4,
         socketFd: (c) => childFd.get(c) ?? -1,
         ringPort: (domid) => daemon.domains.get(domid)?.port,
-        isRing: (c) => daemon.isRing(c),
+        isRing: (c) => daemon.lifecycle.isRing(c),
         pending: (c) => ({
           inData: c.decoder.unread(),
-          outData: Buffer.concat([daemon.isRing(c) ? rings.get(c.caller.domid)!.unsent() : Buffer.alloc(0), c.out.peek()]),
+          outData: Buffer.concat([daemon.lifecycle.isRing(c) ? rings.get(c.caller.domid)!.unsent() : Buffer.alloc(0), c.out.peek()]),
         }),
       },
     );
@@ -209,7 +209,7 @@ export class LiveUpdater {
     parts.sim?.freeze(false);
     parts.xen?.freeze(false);
     this.running = false;
-    for (const r of daemon.ringConnections().values()) r.kick();
+    for (const r of daemon.lifecycle.ringConnections().values()) r.kick();
     daemon.markDirty(held.conn);
     daemon.resumeAll();
   }

@@ -4,10 +4,10 @@
  */
 import { checkTree } from '../store/check.js';
 import type { QuotaName } from './config.js';
-import type { Daemon } from './daemon.js';
+import type { Services } from './services.js';
 
 /** CONTROL memreport: the store's size, the daemon's tables and its process memory. */
-export function memoryReport(d: Daemon): string {
+export function memoryReport(d: Services): string {
   const m = process.memoryUsage();
   const report = checkTree(d.store.root);
   let txns = 0;
@@ -27,7 +27,7 @@ export function memoryReport(d: Daemon): string {
  * CONTROL quota DOMID, in the C daemon's layout: what the domain uses now
  * (its `memory` line is not built). A domain the daemon does not know uses nothing.
  */
-export function domainUsageReport(d: Daemon, domid: number): string {
+export function domainUsageReport(d: Services, domid: number): string {
   let watches = 0;
   let txns = 0;
   let outstanding = 0;

@@ -6,10 +6,11 @@ import type { Frame } from '../protocol/decoder.js';
 import type { OpContext } from '../store/state.js';
 import type { Transaction } from '../txn/transaction.js';
 import type { Connection } from './connection.js';
-import type { Daemon } from './daemon.js';
+import type { Services } from './services.js';
 
 export interface Request {
-  readonly daemon: Daemon;
+  /** What the handler may read and do (not the daemon itself). */
+  readonly services: Services;
   readonly conn: Connection;
   readonly frame: Frame;
   /** The transaction named by tx_id, for ops that run inside one. */
@@ -18,7 +19,17 @@ export interface Request {
   readonly ctx: OpContext;
   /** Work to do once the reply is queued (e.g. a new watch's first event). */
   readonly afterReply: Array<() => void>;
+  /**
+   * Answers later, for work that must not block the daemon (CONTROL writing
+   * a file): returns DEFERRED for the handler to return; the connection is
+   * not read until `work` settles, and its value (or its XsError) is the
+   * reply, so the connection's replies stay in order.
+   */
+  readonly defer: (work: Promise<Uint8Array>) => Uint8Array;
 }
+
+/** What a handler returns when its reply comes later (Request.defer). */
+export const DEFERRED: Uint8Array = new Uint8Array(0);
 
 export type Handler = (r: Request) => Uint8Array;
 

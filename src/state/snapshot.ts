@@ -10,19 +10,35 @@ import { EMPTY_VALUE, makeNode, type Node } from '../store/node.js';
 import type { Perm, Perms } from '../store/perms.js';
 import { putChild } from '../store/tree.js';
 import { childGet } from '../store/children.js';
-import { SETTINGS, settingName, type Settings } from '../server/config.js';
-import type { Connection } from '../server/connection.js';
-import type { Domains } from '../server/domains.js';
 import { ACCESS_READ, ACCESS_WRITE, DOMID_INVALID, recordOffset, StreamError, type Record } from './stream.js';
 
-export interface StateSource {
+/**
+ * What a dump needs of a connection: the server's Connection has this shape
+ * (state/ takes it as a parameter and imports nothing from server/).
+ */
+export interface StateConnection {
+  readonly id: number;
+  readonly caller: { readonly domid: number; readonly privileged: boolean; readonly target: number | undefined };
+  readonly watches: { values(): Iterable<{ readonly path: string; readonly token: string; readonly depth?: number | undefined }> };
+  readonly transactions: { values(): Iterable<{ readonly id: number; readonly base: Node; readonly root: Node }> };
+}
+
+/** What a dump needs of a domain. */
+export interface StateDomain {
+  readonly domid: number;
+  readonly features: number;
+  readonly quotas: ReadonlyMap<string, number>;
+}
+
+export interface StateSource<Connection extends StateConnection = StateConnection> {
   readonly root: Node;
-  readonly settings: Settings;
-  readonly domains: Domains;
+  /** The limits by name: per-domain quotas, and the daemon's own limits. */
+  readonly settings: { readonly perDomain: ReadonlyArray<[string, number]>; readonly global: ReadonlyArray<[string, number]> };
+  readonly domains: Iterable<StateDomain>;
   readonly conns: Iterable<Connection>;
 }
 
-export interface DumpOptions {
+export interface DumpOptions<Connection extends StateConnection = StateConnection> {
   /** Socket file descriptor of each connection (live update), else -1. */
   readonly socketFd?: (c: Connection) => number;
   readonly rwSocketFd?: number;
@@ -48,14 +64,14 @@ export function* nodeRecords(root: Node): Generator<Record> {
   }
 }
 
-export function* dumpState(s: StateSource, opts: DumpOptions = {}): Generator<Record> {
+export function* dumpState<C extends StateConnection>(s: StateSource<C>, opts: DumpOptions<C> = {}): Generator<Record> {
   yield { type: 'global', rwSocketFd: opts.rwSocketFd ?? -1, evtchnFd: opts.evtchnFd ?? -1 };
   yield {
     type: 'global-quota',
-    perDomain: SETTINGS.filter((x) => x.quota).map((x): [string, number] => [x.name, s.settings[x.name]]),
-    global: SETTINGS.filter((x) => !x.quota).map((x): [string, number] => [x.name, s.settings[x.name]]),
+    perDomain: [...s.settings.perDomain],
+    global: [...s.settings.global],
   };
-  for (const d of s.domains.all()) {
+  for (const d of s.domains) {
     yield { type: 'domain', domid: d.domid, features: d.features, quotas: [...d.quotas.entries()] };
   }
   for (const c of s.conns) {
@@ -86,7 +102,8 @@ export function* dumpState(s: StateSource, opts: DumpOptions = {}): Generator<Re
 export interface RestoredState {
   readonly root: Node;
   readonly counts: Map<number, number>;
-  readonly settings: Partial<Settings>;
+  /** Every limit the stream names (per-domain and global), by the name it uses. */
+  readonly settings: ReadonlyArray<[string, number]>;
   readonly domains: ReadonlyArray<Extract<Record, { type: 'domain' }>>;
   readonly connections: ReadonlyArray<Extract<Record, { type: 'connection' }>>;
   readonly watches: ReadonlyArray<Extract<Record, { type: 'watch' }>>;
@@ -98,7 +115,7 @@ const comps = (p: string): string[] => (p === '/' ? [] : p.slice(1).split('/'));
 /** Rebuilds the committed tree and the rest from records; refuses inconsistent input. */
 export function restoreState(records: readonly Record[]): RestoredState {
   let root: Node | undefined;
-  const settings: Partial<Settings> = {};
+  const settings: Array<[string, number]> = [];
   const domains: Array<Extract<Record, { type: 'domain' }>> = [];
   const connections: Array<Extract<Record, { type: 'connection' }>> = [];
   const watches: Array<Extract<Record, { type: 'watch' }>> = [];
@@ -110,10 +127,7 @@ export function restoreState(records: readonly Record[]): RestoredState {
     const at = recordOffset(r) ?? 0;
     switch (r.type) {
       case 'global-quota':
-        for (const [raw, v] of [...r.perDomain, ...r.global]) {
-          const name = settingName(raw);
-          if (name !== undefined) settings[name] = v;
-        }
+        settings.push(...r.perDomain, ...r.global);
         break;
       case 'domain':
         domains.push(r);
@@ -154,4 +168,25 @@ export function restoreState(records: readonly Record[]): RestoredState {
   const report = checkTree(root);
   if (report.problems.length > 0) throw new StreamError(0, `inconsistent tree: ${report.problems.slice(0, 3).join('; ')}`);
   return { root, counts: report.counts, settings, domains, connections, watches, transactions };
+}
+
+/**
+ * The ring sessions of a dump (durable mode's DIR/rings): settings, domains,
+ * each ring connection and its watches; no nodes and no transactions. Stops
+ * at the tree, so a dump's nodes are never walked.
+ */
+export function sessionRecords(records: Iterable<Record>): Record[] {
+  const out: Record[] = [];
+  const rings = new Set<number>();
+  for (const r of records) {
+    if (r.type === 'node' && r.connId === 0) break;
+    if (r.type === 'connection') {
+      if (r.spec.kind !== 'ring') continue;
+      rings.add(r.connId);
+    } else if (r.type === 'transaction' || r.type === 'node' || (r.type === 'watch' && !rings.has(r.connId))) {
+      continue;
+    }
+    out.push(r);
+  }
+  return out;
 }

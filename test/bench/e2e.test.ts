@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readResults, type BenchResults } from '../../src/bench/json.js';
-import type { Row } from '../../src/bench/result.js';
-import { daemonScript, explain, run, type RunResult } from '../helpers/daemon.js';
+import { readResults, type BenchResults } from '../../bench/src/json.js';
+import type { Row } from '../../bench/src/result.js';
+import { explain, projectRoot, run, type RunResult } from '../helpers/daemon.js';
 
 describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-e2e-'));
@@ -21,7 +21,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
   let res: BenchResults;
 
   before(async () => {
-    r = await run(process.execPath, [daemonScript(), 'bench', '--quick', '--scenarios', 'latency,vmstart,watch,durable,fairness', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
+    r = await run(process.execPath, [join(projectRoot(), 'dist', 'bench', 'src', 'run.js'), '--quick', '--scenarios', 'latency,vmstart,watch,durable,fairness', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
     assert.equal(r.code, 0, explain('bench', r));
     res = readResults(json);
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Histogram, percentile, sortedCopy, summarize } from '../../src/bench/stats.js';
+import { Histogram, percentile, sortedCopy, summarize } from '../../bench/src/stats.js';
 import { rng } from '../helpers/random.js';
 
 describe('percentile (nearest rank)', () => {

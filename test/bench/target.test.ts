@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startOwnDaemon } from '../../src/bench/target.js';
+import { startOwnDaemon } from '../../bench/src/target.js';
 import { connect } from '../../src/client/client.js';
 
 describe('bench targets', () => {

@@ -3,13 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { compareTable } from '../../src/bench/compare.js';
-import { makeMeta, readResults, toJson, writeResults, type BenchResults } from '../../src/bench/json.js';
-import { parseOptions } from '../../src/bench/options.js';
-import { Progress } from '../../src/bench/progress.js';
-import { fmtThroughput, fmtUs, renderTable } from '../../src/bench/report.js';
-import type { Row } from '../../src/bench/result.js';
-import { escapeXml, logTicks, renderChart, tickLabel } from '../../src/bench/svg.js';
+import { compareTable } from '../../bench/src/compare.js';
+import { makeMeta, readResults, toJson, writeResults, type BenchResults } from '../../bench/src/json.js';
+import { parseOptions } from '../../bench/src/options.js';
+import { Progress } from '../../bench/src/progress.js';
+import { fmtThroughput, fmtUs, renderTable } from '../../bench/src/report.js';
+import type { Row } from '../../bench/src/result.js';
+import { escapeXml, logTicks, renderChart, tickLabel } from '../../bench/src/svg.js';
 
 function row(over: Partial<Row>): Row {
   return {

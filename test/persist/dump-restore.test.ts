@@ -18,6 +18,7 @@ import { explainBytes, mapLimit, runBytes } from '../helpers/cli.js';
 import { canConnect, daemonScript, startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 import { errCode, payloadText, RawRing, z, type RingFrame } from '../helpers/guests.js';
 import { cleanupTempDirs, tempDir } from '../helpers/persist.js';
+import { connectGuest } from '../../src/sim/connect-guest.js';
 
 after(cleanupTempDirs);
 
@@ -123,8 +124,8 @@ describe('CONTROL dump + --restore', () => {
       await xs.setQuota('watches', 33, 5);
       await xs.setQuota('node-size', 1234, 6);
       await xs.setFeatures(5, 1);
-      const g5 = await connect({ domain: 5, simDir });
-      const g6 = await connect({ domain: 6, simDir });
+      const g5 = await connectGuest(5, { simDir });
+      const g6 = await connectGuest(6, { simDir });
       try {
         await g5.write('data/secret', 'five\0secret');
         await g5.write('data/nested/x', 'x5');
@@ -215,8 +216,8 @@ describe('CONTROL dump + --restore', () => {
 
   test('restored guests use their rings again: own data, SET_TARGET, writes', { timeout: 60_000 }, async () => {
     assert.ok(second !== undefined);
-    const g5 = await connect({ domain: 5, simDir });
-    const g6 = await connect({ domain: 6, simDir });
+    const g5 = await connectGuest(5, { simDir });
+    const g6 = await connectGuest(6, { simDir });
     try {
       assert.equal((await g5.read('data/secret')).toString('latin1'), 'five\0secret');
       assert.equal((await g5.read('data/nested/x')).toString('latin1'), 'x5');

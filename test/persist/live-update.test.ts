@@ -19,6 +19,7 @@ import { createGuest } from '../../src/sim/toolstack.js';
 import { startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 import { errCode, simDirOf } from '../helpers/guests.js';
 import { cleanupTempDirs, isAlive, killAndWait, readPidFile, tempDir } from '../helpers/persist.js';
+import { connectGuest } from '../../src/sim/connect-guest.js';
 
 /**
  * Pids of daemons this file started (directly, or through a live update): the
@@ -135,7 +136,7 @@ describe('live update under load', () => {
     const shallowEvents: string[] = [];
     const shallowStream = await watcher.watch('/lu', { token: 'shallow', depth: 1 });
     const shallowDone = collect(shallowStream, shallowEvents);
-    const guest = await connect({ domain: 5, simDir });
+    const guest = await connectGuest(5, { simDir });
     const guestEvents: string[] = [];
     const guestStream = await guest.watch('/local/domain/5/data/lu', { token: 'guest' });
     const guestDone = collect(guestStream, guestEvents);
@@ -262,7 +263,7 @@ describe('live update: special cases', () => {
           const newPid = await currentPid(pidFile, b.pid);
           pids.add(newPid);
           assert.equal((await xs.read('/from/dump')).toString(), 'new', 'the live state, not the file');
-          const g = await connect({ domain: 5, simDir });
+          const g = await connectGuest(5, { simDir });
           assert.equal((await g.read('name')).toString(), 'guest-5');
           g.close();
         } finally {
@@ -321,7 +322,7 @@ describe('live update: special cases', () => {
         assert.equal(await within(xs.control('live-update', '-c', `--restore ${join(simDir, 'no-such-file')}`), 'live-update -c'), 'OK');
         assert.match(await within(xs.control('live-update', '-s'), 'live-update -s'), /live update failed/);
         assert.ok(d.running(), 'the old daemon carries on');
-        const g = await within(connect({ domain: 6, simDir }), 'the guest binding its event channel');
+        const g = await within(connectGuest(6, { simDir }), 'the guest binding its event channel');
         try {
           assert.equal((await within(g.read('name'), 'a guest read')).toString(), 'guest-6');
         } finally {

@@ -18,6 +18,7 @@ import { createGuest, destroyGuest } from '../../src/sim/toolstack.js';
 import { useDaemon, waitFor } from '../helpers/daemon.js';
 import { dom0, errCode, fdCount, pageFiles, simDirOf } from '../helpers/guests.js';
 import { rng } from '../helpers/random.js';
+import { connectGuest } from '../../src/sim/connect-guest.js';
 
 const daemon = useDaemon();
 
@@ -68,7 +69,7 @@ async function churn({ seed, log }: Options): Promise<void> {
 
       await createGuest(d0, { domid, dir: sim, name: `churn-${gen}` });
       everUsed.add(domid);
-      const c = await connect({ domain: domid, simDir: sim });
+      const c = await connectGuest(domid, { simDir: sim });
       let closed = false;
       try {
         assert.equal(await c.readString('name'), `churn-${gen}`);

@@ -17,6 +17,7 @@ import { evtchnPath } from '../../src/sim/layout.js';
 import { createGuest } from '../../src/sim/toolstack.js';
 import { startDaemon, useDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 import { dom0, errCode, payloadText, RawRing, simDirOf, z } from '../helpers/guests.js';
+import { connectGuest } from '../../src/sim/connect-guest.js';
 
 /** Per test: generous, for a loaded machine; only a hang should ever reach it. */
 const TIMEOUT = 120_000;
@@ -33,7 +34,7 @@ before(async () => {
   d0 = await dom0(h);
   sim = simDirOf(h);
   await createGuest(d0, { domid: 200, dir: sim });
-  good = await connect({ domain: 200, simDir: sim });
+  good = await connectGuest(200, { simDir: sim });
 });
 
 after(() => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
 import { Op } from '../../src/protocol/op.js';
-import { defaultSettings } from '../../src/server/config.js';
+import { defaultSettings, knownSettings, settingsByKind } from '../../src/server/config.js';
 import { Domains } from '../../src/server/domains.js';
 import { dumpState, nodeRecords, restoreState } from '../../src/state/snapshot.js';
 import { decodeStream, encodeStream, StreamError, type Record as StreamRecord } from '../../src/state/stream.js';
@@ -29,7 +29,7 @@ describe('snapshot: the tree', () => {
     fc.assert(
       fc.property(scriptArb(60), (script) => {
         const s = buildStore(script);
-        const restored = roundTrip(dumpState({ root: s.root, settings: defaultSettings(), domains: new Domains(), conns: NO_CONNS }));
+        const restored = roundTrip(dumpState({ root: s.root, settings: settingsByKind(defaultSettings()), domains: new Domains().all(), conns: NO_CONNS }));
         assertSameTree(restored.root, s.root);
         assert.deepEqual(restored.counts, new Map(s.usageTable()));
         assert.deepEqual(checkTree(restored.root).problems, []);
@@ -106,8 +106,8 @@ describe('snapshot: everything else a daemon holds', () => {
     const recs = decodeStream(d.dumpStream()).records;
     const s = restoreState(recs);
     assertSameTree(s.root, d.store.root);
-    assert.equal(s.settings.nodes, 4321);
-    assert.deepEqual(s.settings, { ...defaultSettings(), nodes: 4321 });
+    assert.equal(knownSettings(s.settings).nodes, 4321);
+    assert.deepEqual(knownSettings(s.settings), { ...defaultSettings(), nodes: 4321 });
     const dom5 = s.domains.find((x) => x.domid === 5);
     assert.ok(dom5 !== undefined);
     assert.equal(dom5.features, 1);
@@ -152,12 +152,12 @@ describe('snapshot: everything else a daemon holds', () => {
       { type: 'global-quota', perDomain: [['nodes', 12], ['no-such-quota', 5]], global: [['mystery', 1]] },
       ...nodeRecords(buildStore([]).root),
     ]);
-    assert.deepEqual(s.settings, { nodes: 12 });
+    assert.deepEqual(knownSettings(s.settings), { nodes: 12 });
   });
 
   test('a state file from before the rename restores node-permissions as permissions', () => {
     const s = restoreState([{ type: 'global-quota', perDomain: [['node-permissions', 3]], global: [] }, ...nodeRecords(buildStore([]).root)]);
-    assert.deepEqual(s.settings, { permissions: 3 });
+    assert.deepEqual(knownSettings(s.settings), { permissions: 3 });
   });
 });
 

@@ -27,6 +27,7 @@ import { Op } from '../../src/protocol/op.js';
 import { createGuest } from '../../src/sim/toolstack.js';
 import { useDaemon, waitFor, type DaemonHandle, type DaemonRef } from '../helpers/daemon.js';
 import { RawRing as RingGuest, z, type RingFrame } from '../helpers/guests.js';
+import { connectGuest } from '../../src/sim/connect-guest.js';
 
 export { RingGuest, z, type RingFrame };
 
@@ -49,7 +50,7 @@ export async function makeGuest(d0: XenStoreClient, h: DaemonHandle, domid: numb
 
 /** A well-behaved guest: the real client over domain `domid`'s ring. */
 export function guestClient(h: DaemonHandle, domid: number): Promise<XenStoreClient> {
-  return connect({ domain: domid, simDir: simDir(h) });
+  return connectGuest(domid, { simDir: simDir(h) });
 }
 
 export interface XsaSuite {

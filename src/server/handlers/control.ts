@@ -2,33 +2,24 @@
  * CONTROL <command>|[<args>|]*, as xenstore-control sends it. Every reply is
  * NUL-terminated text. Unknown commands answer EINVAL, as the C daemon does.
  */
-import { writeFileSync } from 'node:fs';
 import { XsError } from '../../protocol/errno.js';
 import { parseUint, strings } from '../../protocol/payload.js';
 import { SETTINGS, settingName, type QuotaName } from '../config.js';
-import type { Daemon } from '../daemon.js';
+import type { Services } from '../services.js';
+import { writeOut } from './files.js';
 import { domainUsageReport, memoryReport } from '../reports.js';
 import type { Request } from '../request.js';
 import { history } from './history.js';
 
-type Command = { readonly usage: string; readonly run: (d: Daemon, args: string[], r: Request) => string };
+type Command = { readonly usage: string; readonly run: (d: Services, args: string[], r: Request) => string | Promise<string> };
 
 const text = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
 
-/** Writes a file for a command (on the daemon's host); a failure is EIO. */
-function writeOut(file: string, data: string | Buffer): string {
-  try {
-    writeFileSync(file, data);
-  } catch (e) {
-    throw new XsError('EIO', String(e));
-  }
-  return 'OK';
-}
 
 /** The quotas in the order and layout of the C daemon's `quota` answer (its `memory` quota is not built). */
 const QUOTA_ORDER: readonly QuotaName[] = ['nodes', 'watches', 'transactions', 'outstanding', 'transaction-nodes', 'node-size', 'path-max', 'permissions'];
 
-function quotaSettings(d: Daemon): string {
+function quotaSettings(d: Services): string {
   const lines = QUOTA_ORDER.map((name) => `${name.padEnd(17)}: ${String(d.settings[name]).padStart(8)} ${SETTINGS.find((s) => s.name === name)!.descr}`);
   return `Quota settings:\n${lines.join('\n')}\n`;
 }
@@ -113,5 +104,6 @@ export function control(r: Request): Uint8Array {
   const name = a[0];
   const cmd = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (cmd === undefined) throw new XsError('EINVAL', `unknown control command ${JSON.stringify(name)}`);
-  return text(cmd.run(r.daemon, a.slice(1), r));
+  const out = cmd.run(r.services, a.slice(1), r);
+  return typeof out === 'string' ? text(out) : r.defer(out.then(text));
 }

@@ -48,7 +48,7 @@ export function directoryPart(r: Request): Uint8Array {
 
 export function getPerms(r: Request): Uint8Array {
   const raw = oneString(r.frame.payload);
-  if (isSpecial(raw)) return encodePerms(r.daemon.specialPermsOf(checkSpecial(raw)));
+  if (isSpecial(raw)) return encodePerms(r.services.specialPermsOf(checkSpecial(raw)));
   return encodePerms(ops.getPerms(r.ctx, path(r, raw)));
 }
 
@@ -59,7 +59,7 @@ export function setPerms(r: Request): Uint8Array {
   const raw = args[0]!;
   if (isSpecial(raw)) {
     if (!r.conn.caller.privileged) throw new XsError('EACCES');
-    r.daemon.setSpecialPerms(checkSpecial(raw), perms);
+    r.services.setSpecialPerms(checkSpecial(raw), perms);
     return OK;
   }
   ops.setPerms(r.ctx, path(r, raw), perms);

@@ -32,15 +32,15 @@ export function introduce(r: Request): Uint8Array {
   if (!/^-?[0-9]{1,20}$/.test(mfn)) throw new XsError('EINVAL', 'bad mfn');
   const p = parseUint(port, 0xffff_ffff);
   if (p === 0) throw new XsError('EINVAL', 'event channel port 0');
-  r.daemon.introduceDomain(guestId(d), BigInt(mfn), p);
+  r.services.introduceDomain(guestId(d), BigInt(mfn), p);
   return OK;
 }
 
 export function release(r: Request): Uint8Array {
   const [d] = args(r, 1, 1, 'RELEASE takes a domid') as [string];
   const id = guestId(d);
-  if (!r.daemon.domains.isIntroduced(id)) throw new XsError('ENOENT', `domain ${id} is not introduced`);
-  r.daemon.releaseDomain(id);
+  if (!r.services.domains.isIntroduced(id)) throw new XsError('ENOENT', `domain ${id} is not introduced`);
+  r.services.releaseDomain(id);
   return OK;
 }
 
@@ -54,12 +54,12 @@ const F = Buffer.from('F\0', 'latin1');
 
 export function isDomainIntroduced(r: Request): Uint8Array {
   const [d] = args(r, 1, 1, 'IS_DOMAIN_INTRODUCED takes a domid') as [string];
-  return r.daemon.domains.isIntroduced(domid(d)) ? T : F;
+  return r.services.domains.isIntroduced(domid(d)) ? T : F;
 }
 
 export function resume(r: Request): Uint8Array {
   const [d] = args(r, 1, 1, 'RESUME takes a domid') as [string];
-  const dom = r.daemon.domains.get(guestId(d));
+  const dom = r.services.domains.get(guestId(d));
   if (dom === undefined || !dom.introduced) throw new XsError('ENOENT');
   dom.shutdown = false;
   return OK;
@@ -69,9 +69,9 @@ export function setTarget(r: Request): Uint8Array {
   const [d, t] = args(r, 2, 2, 'SET_TARGET takes domid and target') as [string, string];
   const id = guestId(d);
   const target = domid(t);
-  if (!r.daemon.domains.isIntroduced(id)) throw new XsError('ENOENT', `domain ${id} is not introduced`);
+  if (!r.services.domains.isIntroduced(id)) throw new XsError('ENOENT', `domain ${id} is not introduced`);
   if (target === id) throw new XsError('EINVAL', 'a domain cannot target itself');
-  r.daemon.setTarget(id, target);
+  r.services.setTarget(id, target);
   return OK;
 }
 
@@ -79,7 +79,7 @@ export function getFeature(r: Request): Uint8Array {
   const a = strings(r.frame.payload);
   if (a.length > 1) throw new XsError('EINVAL');
   if (a.length === 0 || a[0] === '') return encodeStrings([String(SUPPORTED_FEATURES)]);
-  const dom = r.daemon.domains.get(domid(a[0]!));
+  const dom = r.services.domains.get(domid(a[0]!));
   if (dom === undefined || !dom.introduced) throw new XsError('ENOENT');
   return encodeStrings([String(dom.features)]);
 }
@@ -88,7 +88,7 @@ export function setFeature(r: Request): Uint8Array {
   const [d, v] = args(r, 2, 2, 'SET_FEATURE takes domid and a feature mask') as [string, string];
   const mask = parseUint(v, 0xffff_ffff);
   if ((mask & ~SUPPORTED_FEATURES) !== 0) throw new XsError('EINVAL', 'unsupported feature bits');
-  const dom = r.daemon.domains.get(guestId(d));
+  const dom = r.services.domains.get(guestId(d));
   if (dom === undefined || !dom.introduced) throw new XsError('ENOENT');
   dom.features = mask;
   return OK;

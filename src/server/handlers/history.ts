@@ -7,7 +7,6 @@
  *   history read REV PATH               the value at PATH in REV, hex-encoded
  *   history export FILE                 every retained revision as JSON lines
  */
-import { writeFileSync } from 'node:fs';
 import { XsError } from '../../protocol/errno.js';
 import { parseUint } from '../../protocol/payload.js';
 import { diffTrees } from '../../store/diff.js';
@@ -16,7 +15,8 @@ import { resolvePath } from '../../store/path.js';
 import { formatPerms } from '../../store/perms.js';
 import { nodeRecords } from '../../state/snapshot.js';
 import { lookup } from '../../store/tree.js';
-import type { Daemon } from '../daemon.js';
+import type { Services } from '../services.js';
+import { writeOut } from './files.js';
 
 const BUDGET = 3800;
 
@@ -31,7 +31,7 @@ function page(lines: Iterable<string>, skip: number): string {
   return out;
 }
 
-function revision(d: Daemon, s: string | undefined): Revision {
+function revision(d: Services, s: string | undefined): Revision {
   if (s === undefined) throw new XsError('EINVAL', 'a revision number is needed');
   const rev = parseUint(s.replace(/^r/, ''), 0xffff_ffff);
   const r = d.history.get(rev);
@@ -49,7 +49,8 @@ function* diffLines(a: Revision, b: Revision, under: string): Generator<string> 
   }
 }
 
-function exportJson(d: Daemon, file: string): void {
+/** The history as JSON lines (one revision a line: the first whole, the others as changes). */
+function exportJson(d: Services): string {
   const revs = d.history.all();
   const lines: string[] = [];
   const first = revs[0]!;
@@ -62,10 +63,10 @@ function exportJson(d: Daemon, file: string): void {
     );
     lines.push(JSON.stringify({ rev: r.rev, time: r.time, domid: r.domid, conn: r.conn, txId: r.txId, op: r.op, baseRev: r.baseRev, changes }));
   }
-  writeFileSync(file, lines.join('\n') + '\n');
+  return lines.join('\n') + '\n';
 }
 
-export function history(d: Daemon, a: string[]): string {
+export function history(d: Services, a: string[]): string | Promise<string> {
   const [sub, ...rest] = a;
   switch (sub) {
     case 'log': {
@@ -93,12 +94,7 @@ export function history(d: Daemon, a: string[]): string {
     }
     case 'export': {
       if (rest[0] === undefined || rest[0] === '') throw new XsError('EINVAL', 'history export needs a file name');
-      try {
-        exportJson(d, rest[0]);
-      } catch (e) {
-        throw new XsError('EIO', String(e));
-      }
-      return 'OK';
+      return writeOut(rest[0], exportJson(d));
     }
     default:
       throw new XsError('EINVAL', 'history log|diff|read|export');

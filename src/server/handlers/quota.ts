@@ -16,27 +16,27 @@ function requireQuota(s: string): QuotaName {
 
 function knownDomain(r: Request, s: string): number {
   const id = parseUint(s, 0xffff);
-  if (!r.daemon.domains.isIntroduced(id)) throw new XsError('ENOENT', `domain ${id} is not introduced`);
+  if (!r.services.domains.isIntroduced(id)) throw new XsError('ENOENT', `domain ${id} is not introduced`);
   return id;
 }
 
 export function getQuota(r: Request): Uint8Array {
   const a = strings(r.frame.payload);
   if (a.length === 0) return encodeStrings([QUOTA_NAMES.join(' ')]);
-  if (a.length === 1) return encodeStrings([String(r.daemon.settings[requireQuota(a[0]!)])]);
-  if (a.length === 2) return encodeStrings([String(r.daemon.quota(knownDomain(r, a[0]!), requireQuota(a[1]!)))]);
+  if (a.length === 1) return encodeStrings([String(r.services.settings[requireQuota(a[0]!)])]);
+  if (a.length === 2) return encodeStrings([String(r.services.quota(knownDomain(r, a[0]!), requireQuota(a[1]!)))]);
   throw new XsError('EINVAL');
 }
 
 export function setQuota(r: Request): Uint8Array {
   const a = strings(r.frame.payload);
   if (a.length === 2) {
-    r.daemon.settings[requireQuota(a[0]!)] = parseUint(a[1]!, 0xffff_ffff);
+    r.services.settings[requireQuota(a[0]!)] = parseUint(a[1]!, 0xffff_ffff);
     return OK;
   }
   if (a.length === 3) {
     const id = knownDomain(r, a[0]!);
-    r.daemon.domains.ensure(id).quotas.set(requireQuota(a[1]!), parseUint(a[2]!, 0xffff_ffff));
+    r.services.domains.ensure(id).quotas.set(requireQuota(a[1]!), parseUint(a[2]!, 0xffff_ffff));
     return OK;
   }
   throw new XsError('EINVAL');

@@ -7,7 +7,7 @@ import { encodeStrings, strings } from '../../protocol/payload.js';
 import { OK, type Request } from '../request.js';
 
 export function start(r: Request): Uint8Array {
-  const { conn, daemon } = r;
+  const { conn, services: daemon } = r;
   if (r.frame.txId !== 0) throw new XsError('EBUSY', 'nested transactions are not supported');
   const open = conn.transactions.size;
   if ((!conn.caller.privileged && open >= daemon.quota(conn.caller.domid, 'transactions')) || open >= daemon.settings['connection-transactions']) {
@@ -19,7 +19,7 @@ export function start(r: Request): Uint8Array {
 }
 
 export function end(r: Request): Uint8Array {
-  const { conn, daemon } = r;
+  const { conn, services: daemon } = r;
   const txn = r.txn;
   if (txn === undefined) throw new XsError('ENOENT', 'no such transaction');
   const args = strings(r.frame.payload, true);

@@ -25,7 +25,7 @@ function parse(r: Request): { key: string; path: string; token: string; comps: r
 }
 
 export function watch(r: Request): Uint8Array {
-  const { conn, daemon } = r;
+  const { conn, services: daemon } = r;
   const w = parse(r);
   if (conn.watches.has(w.key)) throw new XsError('EEXIST');
   const n = conn.watches.size;
@@ -42,12 +42,12 @@ export function unwatch(r: Request): Uint8Array {
   const w = parse(r);
   const entry = r.conn.watches.get(w.key);
   if (entry === undefined) throw new XsError('ENOENT');
-  r.daemon.removeWatch(r.conn, w.key, entry);
+  r.services.removeWatch(r.conn, w.key, entry);
   return OK;
 }
 
 export function resetWatches(r: Request): Uint8Array {
-  r.daemon.dropWatches(r.conn);
+  r.services.dropWatches(r.conn);
   r.conn.transactions.clear();
   return OK;
 }

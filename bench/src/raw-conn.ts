@@ -6,11 +6,11 @@
  * ByteChannel: the Unix socket (dom0) or a guest's ring.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import type { ByteChannel } from '../client/channel.js';
-import { XenStoreError } from '../client/errors.js';
-import { FrameDecoder } from '../protocol/decoder.js';
-import { FrameBatch } from '../protocol/encoder.js';
-import { Op } from '../protocol/op.js';
+import type { ByteChannel } from '../../src/client/channel.js';
+import { XenStoreError } from '../../src/client/errors.js';
+import { FrameDecoder } from '../../src/protocol/decoder.js';
+import { FrameBatch } from '../../src/protocol/encoder.js';
+import { Op } from '../../src/protocol/op.js';
 
 export type FrameHandler = (type: number, reqId: number, txId: number, payload: Buffer) => void;
 

@@ -7,7 +7,7 @@
 import { clock } from '../clock.js';
 import type { KeySpace, Metrics, OpsJob, OpsMix } from '../jobs.js';
 import { writeKeys } from './prepare.js';
-import { Op } from '../../protocol/op.js';
+import { Op } from '../../../src/protocol/op.js';
 import { RawConn, errnoOf } from '../raw-conn.js';
 import { Histogram } from '../stats.js';
 import { scalePath } from '../keys.js';

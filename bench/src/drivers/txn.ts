@@ -10,7 +10,7 @@
 import { clock } from '../clock.js';
 import type { Metrics, TxnJob } from '../jobs.js';
 import { COUNTER_KEY, SHARED_KEYS, devicePaths, scalePath } from '../keys.js';
-import { Op } from '../../protocol/op.js';
+import { Op } from '../../../src/protocol/op.js';
 import { RawConn, errnoOf, isEagain } from '../raw-conn.js';
 import { Histogram } from '../stats.js';
 import { writeKeys } from './prepare.js';

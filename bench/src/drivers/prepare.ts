@@ -2,7 +2,7 @@
  * Setup done by a worker on its own connections before it reports ready:
  * write keys (pipelined), all replies awaited and checked.
  */
-import { Op } from '../../protocol/op.js';
+import { Op } from '../../../src/protocol/op.js';
 import type { RawConn } from '../raw-conn.js';
 import { errnoOf } from '../raw-conn.js';
 

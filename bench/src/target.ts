@@ -56,7 +56,7 @@ export function durableDirOf(daemonDir: string): string {
 }
 
 function daemonScript(): string {
-  return fileURLToPath(new URL('../cli/tsxenstored.js', import.meta.url));
+  return fileURLToPath(new URL('../../src/cli/tsxenstored.js', import.meta.url));
 }
 
 /** True if a self-started command can run in `mode` (tsxenstored, or a command with {mode}). */

@@ -13,8 +13,8 @@
  * Needs guests: a self-started tsxenstored, or an external daemon with
  * --sim-dir (then only the hostile step, with the daemon's own rules).
  */
-import type { XenStoreClient } from '../../client/client.js';
-import { createGuest, destroyGuest } from '../../sim/toolstack.js';
+import type { XenStoreClient } from '../../../src/client/client.js';
+import { createGuest, destroyGuest } from '../../../src/sim/toolstack.js';
 import { BenchEnv, fmtRate, range, type Scenario } from '../env.js';
 import type { FairnessJob } from '../jobs.js';
 import { FAIR_DOMID_BASE, FAIR_KEY } from '../keys.js';

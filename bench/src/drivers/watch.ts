@@ -8,7 +8,7 @@
 import { clock } from '../clock.js';
 import type { Metrics, WatchJob } from '../jobs.js';
 import { WATCH_ROOT, WATCH_SLOTS, watchPath } from '../keys.js';
-import { Op } from '../../protocol/op.js';
+import { Op } from '../../../src/protocol/op.js';
 import { RawConn, call, errnoOf, payload } from '../raw-conn.js';
 import { Histogram } from '../stats.js';
 import { ErrorCounts, parseUint, put, putUint, until, type Go } from './context.js';

@@ -6,8 +6,8 @@
  * throughput and dom0's transaction latency as N grows. Needs the simulated
  * Xen's directory: self-started tsxenstored, or --sim-dir.
  */
-import type { XenStoreClient } from '../../client/client.js';
-import { createGuest, destroyGuest } from '../../sim/toolstack.js';
+import type { XenStoreClient } from '../../../src/client/client.js';
+import { createGuest, destroyGuest } from '../../../src/sim/toolstack.js';
 import { BenchEnv, fmtRate, range, shards, type Scenario } from '../env.js';
 import type { GuestJob, Job } from '../jobs.js';
 import { DOM0_VMSTART_DOMID_BASE, GUEST_DOMID_BASE } from '../keys.js';

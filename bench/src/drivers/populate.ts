@@ -5,7 +5,7 @@
 import { clock } from '../clock.js';
 import type { Metrics, PopulateJob } from '../jobs.js';
 import { scalePath } from '../keys.js';
-import { Op } from '../../protocol/op.js';
+import { Op } from '../../../src/protocol/op.js';
 import { RawConn, errnoOf } from '../raw-conn.js';
 import { ErrorCounts, put, type Go } from './context.js';
 

@@ -3,7 +3,7 @@
  * drive (a fresh one per scenario and mode, or the external one), measured
  * steps reported to the progress display, and a setup client.
  */
-import { connect, type XenStoreClient } from '../client/client.js';
+import { connect, type XenStoreClient } from '../../src/client/client.js';
 import type { Job } from './jobs.js';
 import type { Options, Sizes } from './options.js';
 import type { Progress } from './progress.js';

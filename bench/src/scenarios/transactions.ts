@@ -10,7 +10,7 @@
  *    one shared counter").
  * Each runs in coalesce and strict mode (fresh self-started daemons).
  */
-import type { XenStoreClient } from '../../client/client.js';
+import type { XenStoreClient } from '../../../src/client/client.js';
 import { BenchEnv, fmtRate, range, shards, type Scenario } from '../env.js';
 import type { TxnJob, TxnPattern } from '../jobs.js';
 import { COUNTER_KEY, SHARED_KEYS, SHARED_VALUES, VMSTART_DOMID_BASE } from '../keys.js';

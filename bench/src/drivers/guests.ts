@@ -7,8 +7,8 @@
  */
 import { clock } from '../clock.js';
 import type { GuestJob, Metrics } from '../jobs.js';
-import { Op } from '../../protocol/op.js';
-import { GuestChannel } from '../../sim/guest.js';
+import { Op } from '../../../src/protocol/op.js';
+import { GuestChannel } from '../../../src/sim/guest.js';
 import { RawConn, call, errnoOf, isEagain, payload } from '../raw-conn.js';
 import { Histogram } from '../stats.js';
 import { ErrorCounts, parseUint, putUint, type Go, type Window } from './context.js';

@@ -1,0 +1,156 @@
+/**
+ * Flow control and the per-turn budget: when a connection's requests are
+ * read. A connection whose peer does not read its replies (output past the
+ * soft bound, or a guest at its `outstanding` quota) stops being read until
+ * its transport drains; a guest out of conflict credit waits until it has
+ * some again; and one event-loop turn serves at most `turn-guest-requests`
+ * requests of unprivileged connections, the rest deferred to the next turn
+ * in the order they were deferred, so the control domain waits at most one
+ * bounded turn. Output leaves once per turn (one write per connection, one
+ * fsync in durable mode): `flush` is the host's.
+ */
+import { FrameTooLongError, type Frame } from '../protocol/decoder.js';
+import type { Settings } from './config.js';
+import type { Connection } from './connection.js';
+
+/** What flow control needs of the daemon. */
+export interface FlowHost {
+  readonly settings: Settings;
+  /** A live-update handover is in progress: nothing is processed or resumed. */
+  readonly frozen: boolean;
+  /** How many requests of `domid` may await delivery of their replies. */
+  outstanding(domid: number): number;
+  /** Milliseconds until `domid` has conflict credit again (0: now). */
+  creditWaitMs(domid: number): number;
+  /** Runs one request. */
+  process(conn: Connection, frame: Frame): void;
+  disconnect(conn: Connection, reason?: string): void;
+  /** Sends the turn's output. */
+  flush(): void;
+}
+
+export class FlowControl {
+  private flushScheduled = false;
+  /** Requests from unprivileged connections still allowed in this turn ('turn-guest-requests'). */
+  private guestBudget: number;
+  /** Unprivileged connections paused because the turn's budget ran out, oldest first. */
+  private readonly deferred = new Set<Connection>();
+
+  constructor(private readonly host: FlowHost) {
+    this.guestBudget = this.turnBudget();
+  }
+
+  /** Bytes arrived for `conn`. */
+  receive(conn: Connection, chunk: Buffer): void {
+    if (conn.closed) return;
+    conn.decoder.feed(chunk);
+    this.drain(conn);
+    this.scheduleFlush();
+  }
+
+  /** The transport of `conn` delivered its backlog: read again if we stopped. */
+  writable(conn: Connection): void {
+    const host = this.host;
+    // Frozen (live-update handover): stay paused; resumeAll() looks again if the update is abandoned.
+    if (conn.closed || !conn.throttled || host.frozen || conn.awaiting) return;
+    if (conn.queuedBytes > host.settings['connection-soft-bytes'] / 2) return;
+    const wait = conn.caller.privileged ? 0 : host.creditWaitMs(conn.caller.domid);
+    if (wait > 0) return void setTimeout(() => this.writable(conn), wait).unref();
+    if (!conn.caller.privileged && conn.queuedFrames >= host.outstanding(conn.caller.domid)) return;
+    conn.throttled = false;
+    conn.sink.resume();
+    this.drain(conn);
+    this.scheduleFlush();
+  }
+
+  /** Output leaves once per event-loop turn, after every connection readable in it was served. */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.host.flush();
+    });
+  }
+
+  /** `conn` is closed: it is not deferred any more. */
+  forget(conn: Connection): void {
+    this.deferred.delete(conn);
+  }
+
+  /** Processes what `conn` has buffered, as far as its bounds and the turn's budget allow. */
+  drain(conn: Connection): void {
+    const host = this.host;
+    // During a live-update handover nothing more is processed: bytes already
+    // read stay in the decoder and go to the next daemon with the state.
+    if (host.frozen) return;
+    const soft = host.settings['connection-soft-bytes'];
+    const wait = conn.caller.privileged ? 0 : host.creditWaitMs(conn.caller.domid);
+    if (wait > 0 && !conn.throttled && conn.decoder.buffered > 0) {
+      // Out of conflict credit: come back when some has been regained.
+      conn.throttled = true;
+      conn.sink.pause();
+      setTimeout(() => this.writable(conn), wait).unref();
+      return;
+    }
+    const guest = !conn.caller.privileged;
+    while (!conn.closed && !conn.throttled) {
+      if (guest && this.guestBudget <= 0) {
+        if (conn.decoder.buffered > 0) this.defer(conn);
+        return;
+      }
+      let frame: Frame | undefined;
+      try {
+        frame = conn.decoder.next();
+      } catch (e) {
+        if (e instanceof FrameTooLongError) return host.disconnect(conn, e.message);
+        throw e;
+      }
+      if (frame === undefined) return;
+      if (guest) this.guestBudget--;
+      host.process(conn, frame);
+      if (conn.queuedBytes > soft || (guest && conn.queuedFrames >= host.outstanding(conn.caller.domid))) {
+        conn.throttled = true;
+        conn.sink.pause();
+      }
+    }
+  }
+
+  /**
+   * The turn's budget for unprivileged requests ran out: stop reading `conn`
+   * until the next turn. However many guests are busy, one event-loop turn
+   * serves a bounded number of their requests, so the control domain's
+   * connections (never deferred) wait at most that long for theirs.
+   */
+  private defer(conn: Connection): void {
+    conn.throttled = true;
+    conn.sink.pause();
+    this.deferred.add(conn);
+    this.scheduleFlush();
+  }
+
+  /** Guest requests one turn may serve ('turn-guest-requests'; 0: no limit). */
+  private turnBudget(): number {
+    const n = this.host.settings['turn-guest-requests'];
+    return n === 0 ? Number.POSITIVE_INFINITY : n;
+  }
+
+  /** A new turn: the deferred connections are served first, in the order they were deferred. */
+  newTurn(): void {
+    this.guestBudget = this.turnBudget();
+    if (this.deferred.size === 0 || this.host.frozen) return;
+    const waiting = [...this.deferred];
+    this.deferred.clear();
+    for (const c of waiting) this.writable(c);
+  }
+
+  /** After a live update was abandoned: serve what every connection sent meanwhile. */
+  resumeAll(conns: Iterable<Connection>): void {
+    for (const c of [...conns]) {
+      if (c.closed) continue;
+      if (c.throttled) this.writable(c);
+      else this.drain(c);
+    }
+    this.scheduleFlush();
+  }
+}

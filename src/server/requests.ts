@@ -1,0 +1,133 @@
+/**
+ * One request, from its decoded frame to its reply: the dispatch table
+ * (dispatch.ts) says which handler runs and whether the caller may send it
+ * and in which transaction; the handler gets a narrow Services interface and
+ * its store context (live store or transaction, the caller's quotas); errors
+ * become wire strings in one place (XsError, or EIO for a bug, logged); a
+ * changed store is recorded (history, durability) and announced to watchers.
+ */
+import type { Frame } from '../protocol/decoder.js';
+import { errorPayload, XsError } from '../protocol/errno.js';
+import { Op, opName } from '../protocol/op.js';
+import { changeScope } from '../store/cost.js';
+import type { CommitInfo } from '../store/history.js';
+import type { Node } from '../store/node.js';
+import type { Change, Limits, OpContext, TreeState } from '../store/state.js';
+import type { Store } from '../store/store.js';
+import type { Transaction } from '../txn/transaction.js';
+import type { QuotaName } from './config.js';
+import type { Connection } from './connection.js';
+import { lookupOp } from './dispatch.js';
+import type { Logger } from './log.js';
+import { DEFERRED, type Request } from './request.js';
+import type { Services } from './services.js';
+
+export interface RequestsHost {
+  /** What handlers get (the daemon, seen through Services). */
+  readonly services: Services;
+  readonly store: Store;
+  readonly stats: { requests: number };
+  readonly logger: Logger;
+  readonly requestLog: boolean;
+  quota(domid: number, name: QuotaName): number;
+  /** `conn` has output for the next flush. */
+  markDirty(conn: Connection): void;
+  /** The live root changed from `before` (history, durability). */
+  committed(before: Node, info: CommitInfo, within?: readonly string[]): void;
+  announce(changes: readonly Change[]): void;
+  /** A deferred reply was queued: read `conn` again and send what it has. */
+  resume(conn: Connection): void;
+}
+
+export class Requests {
+  /** Work to do once the current reply is queued (e.g. a new watch's first event). */
+  private readonly afterReply: Array<() => void> = [];
+
+  constructor(private readonly host: RequestsHost) {}
+
+  private commitInfo(conn: Connection, frame: Frame, txn: Transaction | undefined): CommitInfo {
+    const nul = frame.payload.indexOf(0);
+    const arg = frame.payload.toString('latin1', 0, Math.min(nul < 0 ? frame.payload.length : nul, 256));
+    const op = frame.type === Op.TRANSACTION_END ? `transaction ${frame.txId}` : `${opName(frame.type)} ${arg}`;
+    return { time: Date.now(), domid: conn.caller.domid, conn: conn.id, txId: frame.txId, op, baseRev: txn?.startRev };
+  }
+
+  /** Runs one request: dispatch, privilege and transaction rules, the reply, history, durability, watch events. */
+  process(conn: Connection, frame: Frame): void {
+    this.host.stats.requests++;
+    this.host.markDirty(conn);
+    const before = this.host.store.root;
+    const { type, reqId, txId } = frame;
+    if (this.host.requestLog) this.host.logger.info(`${conn.label} ${opName(type)} tx=${txId} ${frame.payload.toString('latin1').replace(/\0/g, ' ').slice(0, 200)}`);
+    const spec = lookupOp(type);
+    let txn: Transaction | undefined;
+    try {
+      if (spec === undefined) throw new XsError('ENOSYS', `unknown message type ${type}`);
+      if (spec.priv && !conn.caller.privileged) throw new XsError('EACCES', `${opName(type)} is for dom0 only`);
+      if (txId !== 0 && spec.tx !== 'ignore') {
+        txn = conn.transactions.get(txId);
+        if (txn === undefined) throw new XsError('ENOENT', `no transaction ${txId}`);
+      }
+      const payload = spec.handler(this.request(conn, frame, spec.tx === 'data' || spec.tx === 'end' ? txn : undefined));
+      if (payload === DEFERRED) return;
+      conn.reply(type, reqId, txId, payload);
+      if (txn !== undefined && spec.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: type, reply: Buffer.from(payload) });
+    } catch (e) {
+      const errno = this.errnoOf(e, conn, type);
+      conn.reply(Op.ERROR, reqId, txId, errorPayload(errno));
+      if (txn !== undefined && spec?.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: Op.ERROR, reply: errorPayload(errno) });
+    }
+    const changes = this.host.store.takeChanges();
+    if (this.host.store.root !== before) {
+      // Where this request's changes lie: a transaction's lowest path, or the paths it changed.
+      const within = type === Op.TRANSACTION_END ? (txn?.low ?? []) : changeScope(changes);
+      this.host.committed(before, this.commitInfo(conn, frame, txn), within);
+    }
+    this.host.announce(changes);
+    for (const f of this.afterReply) f();
+    this.afterReply.length = 0;
+  }
+
+  private errnoOf(e: unknown, conn: Connection, type: number): XsError['errno'] {
+    if (e instanceof XsError) return e.errno;
+    // A bug, not a client error: say so loudly, keep serving everyone else.
+    this.host.logger.error(`internal error in ${opName(type)} from ${conn.label}: ${e instanceof Error ? e.stack : String(e)}`);
+    return 'EIO';
+  }
+
+  /** A request as its handler sees it (also how a transaction's requests are replayed). */
+  request(conn: Connection, frame: Frame, txn: Transaction | undefined): Request {
+    return { services: this.host.services, conn, frame, txn, ctx: this.context(conn, txn ?? this.host.store), afterReply: this.afterReply, defer: (work) => this.defer(conn, frame, work) };
+  }
+
+  /** Request.defer: stop reading `conn` until `work` settles, then queue its answer. */
+  private defer(conn: Connection, frame: Frame, work: Promise<Uint8Array>): Uint8Array {
+    conn.awaiting = true;
+    conn.throttled = true;
+    conn.sink.pause();
+    const answer = (type: number, payload: Uint8Array): void => {
+      conn.awaiting = false;
+      if (conn.closed) return;
+      conn.reply(type, frame.reqId, frame.txId, payload);
+      this.host.markDirty(conn);
+      this.host.resume(conn);
+    };
+    work.then(
+      (payload) => answer(frame.type, payload),
+      (e: unknown) => answer(Op.ERROR, errorPayload(this.errnoOf(e, conn, frame.type))),
+    );
+    return DEFERRED;
+  }
+
+  private context(conn: Connection, state: TreeState): OpContext {
+    return { state, caller: conn.caller, limits: conn.caller.privileged ? undefined : this.limits(conn.caller.domid), home: conn.home };
+  }
+
+  private limits(domid: number): Limits {
+    return {
+      nodes: this.host.quota(domid, 'nodes'),
+      nodeSize: this.host.quota(domid, 'node-size'),
+      nodePerms: this.host.quota(domid, 'permissions'),
+      pathMax: this.host.quota(domid, 'path-max'),
+    };
+  }}

@@ -1,0 +1,39 @@
+/**
+ * Who must hear about a change, and with which path: a pure function of the
+ * changes, the watch index and permissions, with no I/O (the daemon only
+ * queues what it returns). A watcher hears about a node it may read; a
+ * relative watch hears the path relative to its owner's home; a watch below
+ * a removed node hears its own path.
+ */
+import { relativeTo } from '../store/path.js';
+import { canRead, type Perms } from '../store/perms.js';
+import type { Change } from '../store/state.js';
+import type { Watch, WatchIndex } from './watch-index.js';
+
+/** One watch event to send: to `watch`'s owner, (path, token). */
+export interface WatchEvent<W extends Watch> {
+  readonly watch: W;
+  readonly path: string;
+  readonly token: string;
+}
+
+/** The events `changes` fire, in change order; `live(owner)` says whether an owner still listens. */
+export function* changeEvents<W extends Watch>(changes: readonly Change[], index: WatchIndex<W>, live: (w: W) => boolean): Generator<WatchEvent<W>> {
+  const out: Array<WatchEvent<W>> = [];
+  for (const c of changes) {
+    const abs = c.path.abs;
+    index.match(c.path.comps, c.removed, (w, below) => {
+      if (!live(w) || !canRead(c.perms, w.owner.caller)) return;
+      out.push({ watch: w, path: below ? w.path : w.relative ? relativeTo(abs, w.owner.home) : abs, token: w.token });
+    });
+    yield* out;
+    out.length = 0;
+  }
+}
+
+/** The events a special watch (@introduceDomain, @releaseDomain) fires, for those whom `perms` let read it. */
+export function* specialEvents<W extends Watch>(name: string, perms: Perms, index: WatchIndex<W>, live: (w: W) => boolean): Generator<WatchEvent<W>> {
+  for (const w of index.matchSpecial(name)) {
+    if (live(w) && canRead(perms, w.owner.caller)) yield { watch: w, path: w.path, token: w.token };
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * server/flow.ts alone, on real Connections with in-memory sinks and a host
+ * that records what it is asked to do: the per-turn guest budget (deferral
+ * and the order of service), dom0 never deferred, the soft output bound and
+ * the outstanding quota, conflict-credit waits, frames too long, and the
+ * live-update freeze.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Frame } from '../../src/protocol/decoder.js';
+import { encodeFrame } from '../../src/protocol/encoder.js';
+import { Op } from '../../src/protocol/op.js';
+import { defaultSettings, type Settings } from '../../src/server/config.js';
+import { Connection } from '../../src/server/connection.js';
+import { FlowControl, type FlowHost } from '../../src/server/flow.js';
+import { MemorySink, payload } from '../helpers/inproc.js';
+
+class Host implements FlowHost {
+  readonly settings: Settings = { ...defaultSettings(), 'turn-guest-requests': 2 };
+  frozen = false;
+  waitMs = 0;
+  outstandingQuota = 20;
+  /** Bytes each processed request queues as its reply. */
+  replyBytes = 10;
+  readonly processed: string[] = [];
+  readonly dropped: string[] = [];
+  flushes = 0;
+  outstanding(): number {
+    return this.outstandingQuota;
+  }
+  creditWaitMs(): number {
+    return this.waitMs;
+  }
+  process(conn: Connection, frame: Frame): void {
+    this.processed.push(`${conn.id}:${frame.reqId}`);
+    conn.reply(frame.type, frame.reqId, 0, Buffer.alloc(this.replyBytes));
+  }
+  disconnect(conn: Connection, reason?: string): void {
+    conn.closed = true;
+    this.dropped.push(`${conn.id}: ${reason ?? ''}`);
+  }
+  flush(): void {
+    this.flushes++;
+  }
+}
+
+const frames = (n: number, from = 1): Buffer => Buffer.concat(Array.from({ length: n }, (_, i) => encodeFrame(Op.READ, from + i, 0, payload('/a'))));
+const conn = (id: number, domid: number): Connection => new Connection(id, domid, domid === 0, new MemorySink(`c${id}`));
+
+test('one turn serves at most turn-guest-requests guest requests; the rest wait for the next turn, in order', () => {
+  const h = new Host();
+  const f = new FlowControl(h);
+  const g1 = conn(1, 5);
+  const g2 = conn(2, 6);
+  f.receive(g1, frames(3));
+  f.receive(g2, frames(2));
+  assert.deepEqual(h.processed, ['1:1', '1:2'], 'the budget of 2 is spent on g1');
+  assert.equal(g1.throttled, true);
+  assert.equal((g1.sink as MemorySink).paused, true);
+  assert.equal(g2.throttled, true, 'g2 deferred too');
+  f.newTurn();
+  assert.deepEqual(h.processed, ['1:1', '1:2', '1:3', '2:1'], 'deferred connections first, oldest first');
+  f.newTurn();
+  assert.deepEqual(h.processed.slice(4), ['2:2']);
+  assert.equal(g2.throttled, false);
+});
+
+test('dom0 is never deferred, however busy the guests are', () => {
+  const h = new Host();
+  const f = new FlowControl(h);
+  f.receive(conn(1, 5), frames(5));
+  const d0 = conn(2, 0);
+  f.receive(d0, frames(4));
+  assert.deepEqual(h.processed.filter((p) => p.startsWith('2:')), ['2:1', '2:2', '2:3', '2:4']);
+  assert.equal(d0.throttled, false);
+});
+
+test('a connection whose output passes the soft bound stops being read until it drains below half', () => {
+  const h = new Host();
+  h.settings['connection-soft-bytes'] = 50;
+  h.settings['turn-guest-requests'] = 0; // no budget: only the output bound acts
+  h.replyBytes = 20; // 36-byte frames: the second passes 50
+  const f = new FlowControl(h);
+  const c = conn(1, 0);
+  f.receive(c, frames(4));
+  assert.deepEqual(h.processed, ['1:1', '1:2'], 'the second reply puts it past 50 bytes');
+  assert.equal(c.throttled, true);
+  f.writable(c);
+  assert.equal(h.processed.length, 2, "still 72 bytes queued: not read");
+  c.out.take();
+  f.writable(c);
+  assert.deepEqual(h.processed, ['1:1', '1:2', '1:3', '1:4']);
+});
+
+test('a guest at its outstanding quota is not read; dom0 has none', () => {
+  const h = new Host();
+  h.outstandingQuota = 2;
+  h.settings['turn-guest-requests'] = 0;
+  const f = new FlowControl(h);
+  const g = conn(1, 5);
+  f.receive(g, frames(5));
+  assert.equal(h.processed.length, 2);
+  const d0 = conn(2, 0);
+  f.receive(d0, frames(5));
+  assert.equal(h.processed.filter((p) => p.startsWith('2:')).length, 5);
+});
+
+test('a guest out of conflict credit waits; frames too long drop the connection; frozen, nothing is processed', async () => {
+  const h = new Host();
+  h.waitMs = 20;
+  const f = new FlowControl(h);
+  const g = conn(1, 5);
+  f.receive(g, frames(1));
+  assert.equal(h.processed.length, 0);
+  assert.equal(g.throttled, true);
+  h.waitMs = 0;
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(h.processed, ['1:1'], 'served once credit is back');
+
+  const bad = conn(2, 5);
+  const head = Buffer.alloc(16);
+  head.writeUInt32LE(Op.READ, 0);
+  head.writeUInt32LE(100_000, 12); // a payload length past the protocol's limit
+  f.receive(bad, head);
+  assert.equal(bad.closed, true);
+  assert.match(h.dropped[0]!, /^2: /);
+
+  h.frozen = true;
+  const d0 = conn(3, 0);
+  f.receive(d0, frames(2));
+  assert.equal(h.processed.filter((p) => p.startsWith('3:')).length, 0, 'frozen: bytes stay in the decoder');
+  h.frozen = false;
+  f.resumeAll([d0]);
+  assert.equal(h.processed.filter((p) => p.startsWith('3:')).length, 2);
+});
