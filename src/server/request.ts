@@ -25,7 +25,7 @@ export interface Request {
    * not read until `work` settles, and its value (or its XsError) is the
    * reply, so the connection's replies stay in order.
    */
-  readonly defer: (work: Promise<Uint8Array>) => Uint8Array;
+  defer(work: Promise<Uint8Array>): Uint8Array;
 }
 
 /** What a handler returns when its reply comes later (Request.defer). */

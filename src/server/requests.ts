@@ -39,11 +39,35 @@ export interface RequestsHost {
   resume(conn: Connection): void;
 }
 
+/** A Request as handlers see it (a class, so that defer() costs no closure per request). */
+class HandlerRequest implements Request {
+  constructor(
+    private readonly runner: Requests,
+    readonly conn: Connection,
+    readonly frame: Frame,
+    readonly txn: Transaction | undefined,
+    readonly ctx: OpContext,
+    readonly afterReply: Array<() => void>,
+  ) {}
+
+  get services(): Services {
+    return this.runner.services;
+  }
+
+  defer(work: Promise<Uint8Array>): Uint8Array {
+    return this.runner.defer(this.conn, this.frame, work);
+  }
+}
+
 export class Requests {
   /** Work to do once the current reply is queued (e.g. a new watch's first event). */
   private readonly afterReply: Array<() => void> = [];
 
   constructor(private readonly host: RequestsHost) {}
+
+  get services(): Services {
+    return this.host.services;
+  }
 
   private commitInfo(conn: Connection, frame: Frame, txn: Transaction | undefined): CommitInfo {
     const nul = frame.payload.indexOf(0);
@@ -97,11 +121,11 @@ export class Requests {
 
   /** A request as its handler sees it (also how a transaction's requests are replayed). */
   request(conn: Connection, frame: Frame, txn: Transaction | undefined): Request {
-    return { services: this.host.services, conn, frame, txn, ctx: this.context(conn, txn ?? this.host.store), afterReply: this.afterReply, defer: (work) => this.defer(conn, frame, work) };
+    return new HandlerRequest(this, conn, frame, txn, this.context(conn, txn ?? this.host.store), this.afterReply);
   }
 
   /** Request.defer: stop reading `conn` until `work` settles, then queue its answer. */
-  private defer(conn: Connection, frame: Frame, work: Promise<Uint8Array>): Uint8Array {
+  defer(conn: Connection, frame: Frame, work: Promise<Uint8Array>): Uint8Array {
     conn.awaiting = true;
     conn.throttled = true;
     conn.sink.pause();

@@ -17,8 +17,11 @@ export interface WatchEvent<W extends Watch> {
   readonly token: string;
 }
 
-/** The events `changes` fire, in change order; `live(owner)` says whether an owner still listens. */
-export function* changeEvents<W extends Watch>(changes: readonly Change[], index: WatchIndex<W>, live: (w: W) => boolean): Generator<WatchEvent<W>> {
+const NONE: readonly never[] = [];
+
+/** The events `changes` fire, in change order; `live(w)` says whether a watch's owner still listens. */
+export function changeEvents<W extends Watch>(changes: readonly Change[], index: WatchIndex<W>, live: (w: W) => boolean): ReadonlyArray<WatchEvent<W>> {
+  if (changes.length === 0 || index.size === 0) return NONE;
   const out: Array<WatchEvent<W>> = [];
   for (const c of changes) {
     const abs = c.path.abs;
@@ -26,14 +29,15 @@ export function* changeEvents<W extends Watch>(changes: readonly Change[], index
       if (!live(w) || !canRead(c.perms, w.owner.caller)) return;
       out.push({ watch: w, path: below ? w.path : w.relative ? relativeTo(abs, w.owner.home) : abs, token: w.token });
     });
-    yield* out;
-    out.length = 0;
   }
+  return out;
 }
 
 /** The events a special watch (@introduceDomain, @releaseDomain) fires, for those whom `perms` let read it. */
-export function* specialEvents<W extends Watch>(name: string, perms: Perms, index: WatchIndex<W>, live: (w: W) => boolean): Generator<WatchEvent<W>> {
+export function specialEvents<W extends Watch>(name: string, perms: Perms, index: WatchIndex<W>, live: (w: W) => boolean): ReadonlyArray<WatchEvent<W>> {
+  const out: Array<WatchEvent<W>> = [];
   for (const w of index.matchSpecial(name)) {
-    if (live(w) && canRead(perms, w.owner.caller)) yield { watch: w, path: w.path, token: w.token };
+    if (live(w) && canRead(perms, w.owner.caller)) out.push({ watch: w, path: w.path, token: w.token });
   }
+  return out;
 }
