@@ -180,7 +180,7 @@ export function rm(ctx: OpContext, p: NodePath): void {
   if (!canWrite(node.perms, caller)) throw new XsError('EACCES');
   forEachNode(node, (n) => state.account(n, undefined));
   state.root = putChild(state.root, p.comps, depth, undefined, state.nextGen());
-  state.changed({ path: p, perms: node.perms, removed: true });
+  state.changed({ path: p, perms: node.perms, removed: true, old: node });
 }
 
 export function setPerms(ctx: OpContext, p: NodePath, perms: Perms): void {

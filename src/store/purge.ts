@@ -18,7 +18,7 @@ export function purgeDomain(state: TreeState, domid: number, keepOwned: boolean)
   const visit = (node: Node): Node | undefined => {
     if (comps.length > 0 && !keepOwned && ownerOf(node.perms) === domid) {
       forEachNode(node, (n) => state.account(n, undefined));
-      state.changed({ path: pathOf(comps.slice()), perms: node.perms, removed: true });
+      state.changed({ path: pathOf(comps.slice()), perms: node.perms, removed: true, old: node });
       return undefined;
     }
     let out = node;

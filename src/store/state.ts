@@ -13,6 +13,11 @@ export interface Change {
   readonly perms: Perms;
   /** The node and everything below it were removed. */
   readonly removed: boolean;
+  /**
+   * For a removal: the node as it was, with its subtree, so that watchers
+   * below it hear only of nodes that existed (and may be read by them).
+   */
+  readonly old?: Node;
 }
 
 export interface TreeState {

@@ -101,8 +101,9 @@ export class Transaction implements TreeState {
 
   changed(c: Change): void {
     const prev = this.changeMap.get(c.path.abs);
-    // A node removed and later re-created still tells watchers below it.
-    this.changeMap.set(c.path.abs, prev?.removed === true && !c.removed ? { ...c, removed: true } : c);
+    // A node removed and later re-created (or removed again) still tells
+    // watchers below it, of what existed when it was first removed.
+    this.changeMap.set(c.path.abs, prev?.removed === true ? { ...c, removed: true, old: prev.old } : c);
   }
 
   /** Keeps a request and its answer for replay, within the bounds. */

@@ -3,11 +3,14 @@
  * changes, the watch index and permissions, with no I/O (the daemon only
  * queues what it returns). A watcher hears about a node it may read; a
  * relative watch hears the path relative to its owner's home; a watch below
- * a removed node hears its own path.
+ * a removed node hears its own path, if its node existed in the removed
+ * subtree and the watcher may read it (C xenstored's rule; oxenstored also
+ * fires for absent nodes one level below the removed one: see the README).
  */
 import { relativeTo } from '../store/path.js';
 import { canRead, type Perms } from '../store/perms.js';
 import type { Change } from '../store/state.js';
+import { lookup } from '../store/tree.js';
 import type { Watch, WatchIndex } from './watch-index.js';
 
 /** One watch event to send: to `watch`'s owner, (path, token). */
@@ -25,8 +28,13 @@ export function changeEvents<W extends Watch>(changes: readonly Change[], index:
   const out: Array<WatchEvent<W>> = [];
   for (const c of changes) {
     const abs = c.path.abs;
+    const depth = c.path.comps.length;
     index.match(c.path.comps, c.removed, (w, below) => {
-      if (!live(w) || !canRead(c.perms, w.owner.caller)) return;
+      if (!live(w)) return;
+      // Below a removed node, a watch hears of its own node only if that node
+      // existed (and by that node's permissions), as the C xenstored does.
+      const perms = below && c.old !== undefined ? lookup(c.old, w.comps!.slice(depth))?.perms : c.perms;
+      if (perms === undefined || !canRead(perms, w.owner.caller)) return;
       out.push({ watch: w, path: below ? w.path : w.relative ? relativeTo(abs, w.owner.home) : abs, token: w.token });
     });
   }

@@ -49,6 +49,8 @@ export interface Answer {
 export interface Change {
   readonly path: string;
   readonly removed: boolean;
+  /** For a removal: the paths that existed at or below it (watches below fire only for these). */
+  readonly existed?: ReadonlySet<string>;
 }
 
 export interface Event {
@@ -227,7 +229,9 @@ export class ChangeSet {
 
   add(c: Change): void {
     const prev = this.byPath.get(c.path);
-    this.byPath.set(c.path, { path: c.path, removed: c.removed || prev?.removed === true });
+    // Once removed, a path stays a removal, of what existed when it was first removed.
+    if (prev?.removed === true) this.byPath.set(c.path, { path: c.path, removed: true, existed: prev.existed });
+    else this.byPath.set(c.path, c);
   }
 
   get list(): Change[] {
@@ -291,9 +295,10 @@ export function execData(t: Tree, req: DataReq, fx: Effects = NO_EFFECTS): Answe
       fx.touch(`e:${p}`);
       if (!t.has(parentOf(p))) return err('ENOENT');
       if (n === undefined) return ok(type);
+      const existed = new Set([...t.keys()].filter((k) => isAtOrBelow(k, p)));
       removeSubtree(t, p);
       fx.removed(p);
-      fx.changed({ path: p, removed: true });
+      fx.changed({ path: p, removed: true, existed });
       return ok(type);
     }
   }
@@ -465,14 +470,21 @@ export class Model {
 
   /** Commit by the naive rule: copy the transaction's writes into the live map. */
   commitWrites(txn: MTxn): Event[] {
+    const changes = this.removingLive(txn.changes);
     txn.applyTo(this.live);
-    return this.eventsFor(txn.changes);
+    return this.eventsFor(changes);
   }
 
   /** Commit by replay: the live map becomes the replayed one. */
   commitReplayed(tree: Tree, changes: readonly Change[]): Event[] {
+    const out = this.removingLive(changes);
     this.live = tree;
-    return this.eventsFor(changes);
+    return this.eventsFor(out);
+  }
+
+  /** A committed removal removes what the live tree holds there too: watchers of those nodes hear of it. */
+  private removingLive(changes: readonly Change[]): Change[] {
+    return changes.map((c) => (c.removed ? { ...c, existed: new Set([...(c.existed ?? []), ...[...this.live.keys()].filter((k) => isAtOrBelow(k, c.path))]) } : c));
   }
 
   watch(c: number, raw: string, token: string): { answer: Answer; events: Event[] } {
@@ -487,7 +499,7 @@ export class Model {
 
   unwatch(c: number, raw: string, token: string): Answer {
     const abs = resolve(raw);
-    if (abs === undefined) return err('EINVAL');
+    if (abs === undefined) return err('ENOENT'); // no watch can have it: both of Xen's daemons answer ENOENT
     const mc = this.conn(c);
     if (!mc.watches.delete(`${abs}\0${token}`)) return err('ENOENT');
     return ok(Op.UNWATCH);
@@ -496,7 +508,8 @@ export class Model {
   /**
    * Watch events for changes: a watch on the changed path or above it hears
    * the changed path (relative to the home if the watch was relative); for a
-   * removal, a watch below it hears its own path as registered.
+   * removal, a watch below it hears its own path as registered, if its node
+   * existed (C xenstored's rule).
    */
   eventsFor(changes: readonly Change[]): Event[] {
     const out: Event[] = [];
@@ -505,7 +518,7 @@ export class Model {
         for (const w of mc.watches.values()) {
           const relative = !w.path.startsWith('/');
           if (isAtOrBelow(ch.path, w.abs)) out.push({ conn, path: relative ? relativeToHome(ch.path) : ch.path, token: w.token });
-          else if (ch.removed && isAtOrBelow(w.abs, ch.path)) out.push({ conn, path: w.path, token: w.token });
+          else if (ch.removed && isAtOrBelow(w.abs, ch.path) && (ch.existed === undefined || ch.existed.has(w.abs))) out.push({ conn, path: w.path, token: w.token });
         }
       });
     }

@@ -8,7 +8,11 @@ import { parsePerms, type Caller } from '../../src/store/perms.js';
 import type { Change } from '../../src/store/state.js';
 import { changeEvents, specialEvents } from '../../src/watch/fire.js';
 import { WatchIndex, type Watch } from '../../src/watch/watch-index.js';
-import { DOM0, guest, P } from '../support/fixtures.js';
+import { emptyRoot } from '../../src/store/node.js';
+import * as ops from '../../src/store/ops.js';
+import { Store } from '../../src/store/store.js';
+import { lookup } from '../../src/store/tree.js';
+import { B, ctxOf, DOM0, guest, P } from '../support/fixtures.js';
 
 interface W extends Watch {
   readonly open: boolean;
@@ -73,4 +77,23 @@ test('special watches fire for those the special node\'s permissions let read', 
   const ev = (perms: string[]): string[] => [...specialEvents('@releaseDomain', parsePerms(perms), idx, live)].map((e) => `${e.token}:${e.path}`).sort();
   assert.deepEqual(ev(['n0']), ['d0:@releaseDomain']);
   assert.deepEqual(ev(['n0', 'r5']), ['d0:@releaseDomain', 'g5:@releaseDomain']);
+});
+
+test('below a removed node, only watches on nodes that existed hear of it, by those nodes\' permissions (C xenstored\'s rule, probed: RM /u with watches on /u/x/y, /u/nothere, /u/c/c/a)', () => {
+  const idx = new WatchIndex<W>();
+  idx.add(watch(DOM0, '/u/x/y', 'existed'));
+  idx.add(watch(DOM0, '/u/nothere', 'absent-child'));
+  idx.add(watch(DOM0, '/u/c/c/a', 'absent-deep'));
+  idx.add(watch(guest(5), '/u/x/secret', 'not-readable'));
+  idx.add(watch(guest(5), '/u/x/open', 'readable'));
+  // The removed subtree: /u/x/y, /u/x/secret (dom0's), /u/x/open (readable by 5).
+  const store = new Store(emptyRoot());
+  const c0 = ctxOf(store);
+  ops.write(c0, P('/u/x/y'), B('1'));
+  ops.write(c0, P('/u/x/secret'), B('s'));
+  ops.write(c0, P('/u/x/open'), B('o'));
+  ops.setPerms(c0, P('/u/x/open'), parsePerms(['n0', 'r5']));
+  const old = lookup(store.root, ['u'])!;
+  const events = fired([{ path: P('/u'), perms: parsePerms(['n0']), removed: true, old }], idx);
+  assert.deepEqual(events.sort(), ['existed:/u/x/y', 'readable:/u/x/open']);
 });

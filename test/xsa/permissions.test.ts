@@ -68,11 +68,12 @@ test('XSA-115: watch events for nodes the watcher cannot read are not delivered'
   await assertHealthy(daemon(), d0, 'perm-watch');
 });
 
-test('XSA-115: a watch below a removed node fires only if the watcher could read the removed node', async () => {
+test('XSA-115: a watch below a removed node fires only if the watcher could read its own node (C xenstored: each removed node by its own permissions)', async () => {
   const spy = await ring(62);
   await d0.write('/tool/hidden/sub/leaf', 'x');
   await d0.write('/tool/shown/sub/leaf', 'x');
-  await d0.setPerms('/tool/shown', ['n0', 'r62']);
+  await d0.setPerms('/tool/hidden', ['n0', 'r62']); // the removed node is readable, the watched one is not
+  await d0.setPerms('/tool/shown/sub/leaf', ['n0', 'r62']);
   assert.equal(outcome(await spy.request(Op.WATCH, z('/tool/hidden/sub/leaf', 'h'))), 'OK');
   assert.equal(outcome(await spy.request(Op.WATCH, z('/tool/shown/sub/leaf', 's'))), 'OK');
   await waitFor(() => spy.events().length === 2 || undefined, { what: 'initial events' });

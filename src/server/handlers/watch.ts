@@ -39,10 +39,20 @@ export function watch(r: Request): Uint8Array {
 }
 
 export function unwatch(r: Request): Uint8Array {
-  const w = parse(r);
-  const entry = r.conn.watches.get(w.key);
+  const args = strings(r.frame.payload);
+  if (args.length < 2 || args.length > 3) throw new XsError('EINVAL', 'UNWATCH takes a path and a token');
+  // A path that could never have been watched names no watch: ENOENT, as both
+  // of Xen's daemons answer (they do not validate UNWATCH's path).
+  let key: string;
+  try {
+    key = watchSpec(args[0]!, args[1]!, r.conn.caller.domid).key;
+  } catch (e) {
+    if (e instanceof XsError) throw new XsError('ENOENT', `no watch on ${args[0]!.slice(0, 64)}`);
+    throw e;
+  }
+  const entry = r.conn.watches.get(key);
   if (entry === undefined) throw new XsError('ENOENT');
-  r.services.removeWatch(r.conn, w.key, entry);
+  r.services.removeWatch(r.conn, key, entry);
   return OK;
 }
 
