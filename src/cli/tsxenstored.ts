@@ -4,7 +4,7 @@
  * it has them (-E, -S, -W, -t, -A, -M, -Q name=value, -F, -K, -N, -V); every
  * limit in server/config.ts is settable with -Q.
  */
-import { existsSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { restoreState } from '../state/snapshot.js';
 import { DurableLog, type Recovered } from '../server/durable.js';
 import { adoptClients, adoptLiveState, adoptSessions, ringConnections } from '../server/adopt.js';
@@ -12,7 +12,7 @@ import { LiveUpdater, type SimSidecar } from '../server/live-update.js';
 import type { Record as StateRecord } from '../state/stream.js';
 import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
-import { execFile, spawn } from 'node:child_process';
+import { forkAndWait, notifySystemd } from './daemonize.js';
 import { SETTINGS, settingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
 import { Logger, type Level } from '../server/log.js';
@@ -119,56 +119,6 @@ function withoutFlags(args: readonly string[], flags: readonly string[]): string
     else if (!flags.some((f) => a.startsWith(`${f}=`))) out.push(a);
   }
   return out;
-}
-
-/**
- * --fork: runs the daemon as a detached child (same arguments, without
- * --fork) and returns once it is ready (listening, pid file written), with
- * its status: what Xen's init scripts expect of XENSTORED, as C xenstored
- * forks unless -N. A child that exits before it is ready fails the start.
- */
-async function forkAndWait(outputPid: boolean): Promise<void> {
-  const argv = process.argv.slice(2).filter((a) => a !== '--fork');
-  // A daemon keeps none of its starter's terminals or pipes (an init script that
-  // pipes its output would otherwise never see it end): without --log-file, it logs
-  // to a file, as C xenstored logs to syslog.
-  if (!argv.some((a) => a === '--log-file' || a.startsWith('--log-file='))) argv.push('--log-file', existsSync('/var/log/xen') ? '/var/log/xen/tsxenstored.log' : '/var/log/tsxenstored.log');
-  const child = spawn(process.execPath, [process.argv[1]!, ...argv], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    env: { ...process.env, TSXENSTORED_FORKED: '1' },
-  });
-  // Until it is ready, what the daemon says on stderr (a failed start) is ours to show.
-  child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
-  const outcome = await new Promise<number>((resolve) => {
-    child.once('message', (m) => resolve(m === 'ready' ? 0 : 1));
-    child.once('error', (e) => {
-      process.stderr.write(`tsxenstored: cannot start the daemon: ${e.message}\n`);
-      resolve(1);
-    });
-    child.once('exit', (code) => {
-      process.stderr.write(`tsxenstored: the daemon exited before it was ready (code ${String(code)})\n`);
-      resolve(code === 0 || code === null ? 1 : code);
-    });
-  });
-  if (outcome === 0) {
-    if (outputPid) process.stdout.write(`${String(child.pid)}\n`);
-    child.stderr?.destroy();
-    child.disconnect();
-    child.unref();
-  }
-  process.exit(outcome);
-}
-
-/**
- * Under systemd (Xen's xenstored.service is Type=notify, NotifyAccess=all),
- * says READY=1 through systemd-notify, as C xenstored does with sd_notify.
- */
-function notifySystemd(logger: Logger): void {
-  if (process.env.NOTIFY_SOCKET === undefined) return;
-  execFile('systemd-notify', ['--ready', `--pid=${process.pid}`], (e) => {
-    if (e !== null) logger.warn(`systemd-notify --ready failed: ${e.message}`);
-  });
 }
 
 /** The backend asked for (--backend, --no-sim), with auto resolved. */

@@ -1,20 +1,17 @@
 /**
  * The daemon's core, independent of any transport, and mostly wiring: it owns
- * the store, the connections, the domains and the limits, and hands each
- * concern to its module through a small host interface:
- *   requests.ts (dispatch, errors, history/durability/watch hooks per request),
- *   flow.ts (when a connection is read; the per-turn guest budget),
- *   commits.ts (transactions and how each commit is decided),
- *   durability.ts (history and the durable log, synced once per turn),
- *   watchers.ts (watch registration and delivery; firing is watch/fire.ts),
- *   domain-lifecycle.ts (backend, INTRODUCE, shutdown, RELEASE and death).
- * Handlers see it through services.ts only. Output leaves once per turn:
- * a connection whose peer does not read is not read either, and one whose
- * backlog still grows past the hard bound is dropped at the flush.
+ * the store, connections, domains and limits, and hands each concern to its
+ * module through a small host interface: requests.ts (dispatch, errors),
+ * flow.ts (when a connection is read; the turn budget), commits.ts (how each
+ * commit is decided), durability.ts (history, the durable log), watchers.ts
+ * (watch registration and delivery; firing is watch/fire.ts) and
+ * domain-lifecycle.ts (backend, INTRODUCE, shutdown, RELEASE, death).
+ * Handlers see it through services.ts only. Output leaves once per turn; a
+ * connection whose backlog grows past the hard bound is dropped at the flush.
  */
 import { checkTree, compareCounts } from '../store/check.js';
 import type { NodeChange } from '../store/diff.js';
-import { History, type CommitInfo } from '../store/history.js';
+import { History } from '../store/history.js';
 import { emptyRoot, type Node } from '../store/node.js';
 import * as ops from '../store/ops.js';
 import { resolvePath } from '../store/path.js';
@@ -27,7 +24,7 @@ import type { WatchIndex } from '../watch/watch-index.js';
 import { dumpState, sessionRecords, type RestoredState } from '../state/snapshot.js';
 import { DOMID_INVALID, encodeStream, type Record as StateRecord } from '../state/stream.js';
 import type { DomainBackend } from './backend.js';
-import { Commits } from './commits.js';
+import { Commits, type CommitStats } from './commits.js';
 import { defaultSettings, knownSettings, settingsByKind, type QuotaName, type Settings } from './config.js';
 import { Connection, type ConnWatch, type Sink } from './connection.js';
 import { lookupOp } from './dispatch.js';
@@ -54,10 +51,8 @@ export interface DaemonOptions {
   readonly logger?: Logger;
 }
 
-export interface Stats {
+export interface Stats extends CommitStats {
   requests: number;
-  commits: { 'read-only': number; swap: number; coalesce: number; replay: number };
-  conflicts: number;
   droppedConnections: number;
 }
 
@@ -122,7 +117,12 @@ export class Daemon implements Services {
         this.flow.scheduleFlush();
       },
     });
-    this.watchers = new Watchers({ settings: this.settings, markDirty: (c) => this.dirty.add(c), sessionsChanged: () => this.durability.sessionsChanged() });
+    this.watchers = new Watchers({
+      settings: this.settings,
+      markDirty: (c) => this.dirty.add(c),
+      // Only ring connections' watches are in DIR/rings: a socket client's WATCH costs no rewrite.
+      watchesChanged: (c) => c.sink instanceof RingConnection && this.durability.sessionsChanged(),
+    });
     this.lifecycle = new DomainLifecycle({
       domains: this.domains,
       conns: this.conns,
@@ -138,7 +138,7 @@ export class Daemon implements Services {
         this.watchers.forgetDomain(domid);
         this.credit.forget(domid);
       },
-      committed: (before, domid, op) => this.committed(before, { time: Date.now(), domid, conn: 0, txId: 0, op }),
+      committed: (before, domid, op) => this.durability.committed(before, { time: Date.now(), domid, conn: 0, txId: 0, op }),
       makeRing: (domid, link) => new RingConnection(this, domid, link),
     });
     this.durability = new Durability(opts.durable, {
@@ -270,10 +270,6 @@ export class Daemon implements Services {
     this.dirty.clear();
   }
 
-  /** The live root changed from `before`: history and durability (durability.ts). */
-  private committed(before: Node, info: CommitInfo, within?: readonly string[]): void {
-    this.durability.committed(before, info, within);
-  }
 
   private systemContext(state: TreeState): OpContext {
     return { state, caller: SYSTEM, limits: undefined, home: '/local/domain/0' };

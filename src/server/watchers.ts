@@ -18,8 +18,8 @@ export interface WatchersHost {
   readonly settings: Settings;
   /** `conn` has output for the next flush. */
   markDirty(conn: Connection): void;
-  /** A ring connection's watches may have changed (durable mode's DIR/rings). */
-  sessionsChanged(): void;
+  /** `conn`'s watches changed (durable mode's DIR/rings records those of ring connections). */
+  watchesChanged(conn: Connection): void;
 }
 
 /** A watch whose connection is closed hears nothing. */
@@ -37,7 +37,7 @@ export class Watchers {
     const entry: ConnWatch = { ...w, owner: conn };
     conn.watches.set(key, entry);
     this.index.add(entry);
-    this.host.sessionsChanged();
+    this.host.watchesChanged(conn);
     return entry;
   }
 
@@ -45,12 +45,12 @@ export class Watchers {
     if (conn.watches.get(key) !== entry) return;
     conn.watches.delete(key);
     this.index.remove(entry);
-    this.host.sessionsChanged();
+    this.host.watchesChanged(conn);
   }
 
   /** Every watch of `conn` (RESET_WATCHES, or the connection closes). */
   drop(conn: Connection): void {
-    if (conn.watches.size > 0) this.host.sessionsChanged();
+    if (conn.watches.size > 0) this.host.watchesChanged(conn);
     for (const w of conn.watches.values()) this.index.remove(w);
     conn.watches.clear();
   }
