@@ -14,6 +14,7 @@ import { control } from './control.js';
 import { atoi, strerror } from './escape.js';
 import * as history from './history.js';
 import * as tools from './xs-tools.js';
+import { packageVersion } from './version.js';
 import { connectGuest } from '../sim/connect-guest.js';
 
 const PROG = 'tsxenstore';
@@ -27,6 +28,7 @@ const GLOBAL: Record<string, OptSpec> = {
   'sim-dir': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 };
 
 interface Command {
@@ -138,7 +140,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
   control  COMMAND [ARG...]
            Send a CONTROL command, as xenstore-control (e.g. help, check, quota, log on).
-  sim      create-guest N [--name NAME] | destroy-guest N [--release]
+  sim      create-guest N [--name NAME] [--replace] | destroy-guest N [--release]
            Create or destroy a simulated guest domain (ring page, event channel, home, INTRODUCE).
 
 Global options:
@@ -148,6 +150,7 @@ Global options:
   --json          read, list, exists, ls and watch print JSON
   -s              accepted for compatibility (the socket is the default)
   -h, --help      this help
+  --version       print the version and exit
 
 Exit status: 0 on success, 1 on failure (as Xen's tools); control: 2 usage, 3 command failed.
 `;
@@ -195,7 +198,7 @@ function splitGlobal(argv: string[]): { globals: string[]; cmd: string | undefin
     if (a === '--socket' || a === '--domain' || a === '--sim-dir') {
       globals.push(a, argv[i + 1] ?? '');
       i += 2;
-    } else if (/^--(socket|domain|sim-dir)=/.test(a) || a === '--json' || a === '-s' || a === '-h' || a === '--help') {
+    } else if (/^--(socket|domain|sim-dir)=/.test(a) || a === '--json' || a === '--version' || a === '-s' || a === '-h' || a === '--help') {
       globals.push(a);
       i++;
     } else break;
@@ -222,20 +225,26 @@ async function open(v: Values): Promise<XenStoreClient | undefined> {
 }
 
 async function runSim(xs: XenStoreClient, v: Values, args: string[]): Promise<number> {
-  const { createGuest, destroyGuest } = await import('../sim/toolstack.js');
-  const parsed = parseArgs({ args, options: { name: { type: 'string' }, release: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { createGuest, destroyGuest, ToolstackError } = await import('../sim/toolstack.js');
+  const parsed = parseArgs({ args, options: { name: { type: 'string' }, release: { type: 'boolean' }, replace: { type: 'boolean' } }, allowPositionals: true, strict: true });
   const [action, id] = parsed.positionals;
   const dir = (v['sim-dir'] as string | undefined) ?? process.env.TSXENSTORED_SIM_DIR ?? DEFAULT_SIM_DIR;
   if ((action !== 'create-guest' && action !== 'destroy-guest') || id === undefined || !/^[0-9]{1,5}$/.test(id)) {
-    stderr(`Usage: ${PROG} sim create-guest N [--name NAME] | destroy-guest N [--release]`);
+    stderr(`Usage: ${PROG} sim create-guest N [--name NAME] [--replace] | destroy-guest N [--release]`);
     return 1;
   }
   const domid = Number(id);
-  if (action === 'create-guest') {
-    const d = await createGuest(xs, { domid, dir, name: parsed.values.name });
-    process.stdout.write(`domain ${domid}: gfn ${d.gfn}, event channel ${d.port}, home /local/domain/${domid}\n`);
-  } else {
-    await destroyGuest(xs, { domid, dir, release: parsed.values.release === true });
+  try {
+    if (action === 'create-guest') {
+      const d = await createGuest(xs, { domid, dir, name: parsed.values.name, replace: parsed.values.replace === true });
+      process.stdout.write(`domain ${domid}: gfn ${d.gfn}, event channel ${d.port}, home /local/domain/${domid}\n`);
+    } else {
+      await destroyGuest(xs, { domid, dir, release: parsed.values.release === true });
+    }
+  } catch (e) {
+    if (!(e instanceof ToolstackError)) throw e;
+    stderr(`sim ${action} ${domid}: ${e.message}`);
+    return 1;
   }
   return 0;
 }
@@ -244,6 +253,10 @@ async function main(argv: string[]): Promise<number> {
   const { globals, cmd, rest } = splitGlobal(argv);
   const g = parseArgs({ args: globals, options: GLOBAL, strict: true, allowPositionals: false }).values as Values;
   if (cmd === undefined) {
+    if (g.version === true) {
+      process.stdout.write(`${PROG} ${packageVersion()}\n`);
+      return 0;
+    }
     if (g.help === true) {
       process.stdout.write(HELP);
       return 0;
@@ -270,7 +283,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'sim') {
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`Usage: ${PROG} sim create-guest N [--name NAME] | destroy-guest N [--release]\n\ncreate-guest: the ring page and event channel of simulated domain N, its home /local/domain/N with the\npermissions a toolstack gives it, and INTRODUCE. destroy-guest: signal its death (or RELEASE with\n--release), remove its home, page and descriptor.\n`);
+      process.stdout.write(`Usage: ${PROG} sim create-guest N [--name NAME] [--replace] | destroy-guest N [--release]\n\ncreate-guest: the ring page and event channel of simulated domain N, its home /local/domain/N with the\npermissions a toolstack gives it, and INTRODUCE. Refuses domain 0 and an existing guest (--replace\ndestroys it first). destroy-guest: signal its death (or RELEASE with\n--release), remove its home, page and descriptor.\n`);
       return 0;
     }
     const xs = await open(g);

@@ -15,8 +15,10 @@ import { parseArgs } from 'node:util';
 import { forkAndWait, notifySystemd } from './daemonize.js';
 import { SETTINGS, settingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
-import { Logger, type Level } from '../server/log.js';
+import { checkLogFile, Logger, type Level } from '../server/log.js';
 import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
+import { listening, PathInUseError } from '../server/socket-path.js';
+import { packageVersion } from './version.js';
 import { DEFAULT_SIM_DIR } from '../sim/layout.js';
 import { SimXen } from '../sim/sim-xen.js';
 import { XenBackend, xenPresent } from '../xen/xen-backend.js';
@@ -51,8 +53,10 @@ const options: Record<string, Opt> = {
   timeout: { type: 'string', short: 'w' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
+  'log-format': { type: 'string' },
   verbose: { type: 'boolean', short: 'V' },
   help: { type: 'boolean', short: 'H' },
+  version: { type: 'boolean' },
 };
 for (const s of SETTINGS) {
   if ('flag' in s) options[s.flag] = { type: 'string', short: s.short };
@@ -92,9 +96,11 @@ function usage(): string {
     '      --restore FILE         start from a state stream written by CONTROL dump',
     '                             (docs/designs/xenstore-migration.md format, version 2)',
     '      --log-level LEVEL      error, warn, info (default) or debug',
-    '      --log-file FILE        log to FILE instead of stderr',
+    '      --log-file FILE        log to FILE instead of stderr (SIGHUP reopens it)',
+    '      --log-format FORMAT    text (default) or json (one JSON object per line, pino\'s format)',
     '  -V, --verbose              same as --log-level debug',
     '  -H, --help                 this text',
+    '      --version              print the version and exit',
     '',
     'Limits (quotas bind unprivileged domains; dom0 is exempt, as in Xen):',
   ];
@@ -151,6 +157,10 @@ async function main(): Promise<void> {
     process.stdout.write(usage());
     return;
   }
+  if (v.version === true) {
+    process.stdout.write(`tsxenstored ${packageVersion()}\n`);
+    return;
+  }
   if (v.fork === true) return forkAndWait(v['output-pid'] === true);
   const settings: Partial<Settings> = {};
   for (const s of SETTINGS) {
@@ -176,7 +186,22 @@ async function main(): Promise<void> {
     fail('--restore cannot be used for a live update: the running daemon hands over its whole state');
   }
 
-  const logger = new Logger(level, v['log-file'] as string | undefined);
+  const format = (v['log-format'] as string | undefined) ?? 'text';
+  if (format !== 'text' && format !== 'json') fail('--log-format is text or json');
+  const logFile = v['log-file'] as string | undefined;
+  if (logFile !== undefined) {
+    try {
+      checkLogFile(logFile);
+    } catch (e) {
+      fail(`cannot open the log file: ${(e as Error).message}`);
+    }
+  }
+  const logger = new Logger(level, logFile, format);
+  // logrotate and `systemctl reload`: reopen the log file, as xenstored does; never die of it.
+  process.on('SIGHUP', () => {
+    logger.reopen();
+    logger.info(`SIGHUP: log file reopened${logger.file !== undefined ? ` (${logger.file})` : ''}`);
+  });
   // Stderr may be a terminal or pipe that goes away (--fork, init scripts): never die of it.
   process.stderr.on('error', () => undefined);
   for (const flag of ['trace-file', 'no-recovery', 'internal-db', 'live-update', 'quota-soft', 'timeout']) {
@@ -217,6 +242,8 @@ async function main(): Promise<void> {
   }
   const path = (v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET;
   const transport = new UnixTransport(daemon, path);
+  // Before anything is attached: another daemon serving this socket keeps it (checked again at listen).
+  if (lu === undefined && (await listening(path))) fail(new PathInUseError(path).message);
   // Order matters: rings and restored state are in place before anyone can connect.
   const simDir = (v['sim-dir'] as string | undefined) ?? DEFAULT_SIM_DIR;
   const kind = backendKind(v);
@@ -295,17 +322,56 @@ async function main(): Promise<void> {
     }
   };
   if (lu === undefined) await firstSnapshot();
+  // The pid file exists before the socket does: whoever waits for the socket can read it.
+  const pidFile = v['pid-file'] as string | undefined;
+  const removePidFile = (): void => {
+    if (pidFile === undefined) return;
+    try {
+      if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile);
+    } catch {
+      // gone already
+    }
+  };
+  // SIGTERM cleans up (socket, pid file, log) however far the start got; a live
+  // update's successor only once the handover is done (until then the socket and
+  // the guests are the previous daemon's).
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${sig}: shutting down`);
+    void Promise.all([transport.close(), daemon.closeBackend()]).then(async () => {
+      removePidFile();
+      await logger.flush();
+      process.exit(0);
+    });
+  };
+  const onSignals = (): void => {
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  };
+  if (lu === undefined) onSignals();
+  if (pidFile !== undefined) {
+    try {
+      writeFileSync(pidFile, `${process.pid}\n`);
+    } catch (e) {
+      await daemon.closeBackend();
+      fail(`cannot write the pid file: ${(e as Error).message}`);
+    }
+  }
   try {
     if (lu !== undefined) await adoptLiveState(daemon, transport, sim, lu.records, lu.sidecar);
     else await transport.listen();
   } catch (e) {
     await daemon.closeBackend();
+    if (lu === undefined) removePidFile();
     fail(lu !== undefined ? `cannot take over from the previous daemon: ${(e as Error).message}` : `cannot listen on ${path}: ${(e as Error).message}`);
   }
   // A live update's state is only in the store once it is adopted.
   if (lu !== undefined) {
     await attachLocal();
     await firstSnapshot();
+    onSignals();
   }
   // The next daemon of a live update gets the state from us, not from a file.
   const args = withoutFlags(process.argv.slice(2), ['--live-update-state', '--restore']).filter((a) => a !== '--fork');
@@ -315,8 +381,6 @@ async function main(): Promise<void> {
     sim?.takeOwnership();
     process.send?.('ready', () => process.disconnect?.());
   }
-  const pidFile = v['pid-file'] as string | undefined;
-  if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
   const where = kind === 'sim' ? `, simulated Xen in ${simDir}` : kind === 'xen' ? ', real Xen backend' : '';
   logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${where})`);
   if (v['output-pid'] === true) process.stdout.write(`${process.pid}\n`);
@@ -327,24 +391,6 @@ async function main(): Promise<void> {
   }
   notifySystemd(logger);
 
-  let stopping = false;
-  const stop = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${sig}: shutting down`);
-    void Promise.all([transport.close(), daemon.closeBackend()]).then(() => {
-      if (pidFile !== undefined) {
-        try {
-          unlinkSync(pidFile);
-        } catch {
-          // gone already
-        }
-      }
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 if (process.argv[2] === 'bench') {

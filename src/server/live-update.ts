@@ -194,7 +194,9 @@ export class LiveUpdater {
       return this.abort(held, `live update failed: ${outcome}`);
     }
     daemon.logger.info(`live update: handed over to pid ${String(child.pid)}; exiting`);
-    // Exit without closing anything gracefully: the sockets now belong to the new daemon.
+    // Exit without closing anything gracefully: the sockets now belong to the new
+    // daemon (everything stays frozen while the log's last lines reach the disk).
+    await daemon.logger.flush();
     process.exit(0);
   }
 

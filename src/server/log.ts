@@ -1,50 +1,153 @@
 /**
- * Minimal leveled logger: one line per event, to stderr or a file chosen at
- * run time (CONTROL logfile). Kept in-house: the daemon logs little and never
- * on the request hot path unless request logging is switched on.
+ * The daemon's log: one line per event, as JSON (pino's format: one object
+ * per line with time, level, msg and fields) or as text, to stderr or to a
+ * file chosen at start (--log-file) or at run time (CONTROL logfile).
+ *
+ * Writes to a file are asynchronous through a bounded buffer (pino's
+ * SonicBoom): a slow or full disk drops log lines, counted in `dropped`,
+ * and never delays a request. flush() waits for what is buffered (SIGTERM);
+ * reopen() starts a new file at the same path (SIGHUP, after logrotate).
  */
-import { appendFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { pino, type Logger as Pino } from 'pino';
 
 export type Level = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'text' | 'json';
+/** Extra fields of a structured line (the access log's connection, operation, ...). */
+export type Fields = Readonly<Record<string, string | number | boolean | undefined>>;
+
 const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+/** Bytes a file destination may hold while the disk lags; beyond it lines are dropped. */
+export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/** Checks that `file` can be opened for appending (so a bad path is an error now, not a lost log later). */
+export function checkLogFile(file: string): void {
+  closeSync(openSync(file, 'a', 0o640));
+}
 
 export class Logger {
-  level: Level;
-  file: string | undefined;
+  private levelValue: Level;
+  private fileValue: string | undefined;
+  private dest!: Destination;
+  private json: Pino | undefined;
+  /** Log lines lost to a full buffer (a disk that cannot keep up, or is full). */
+  dropped = 0;
 
-  constructor(level: Level = 'info', file?: string) {
-    this.level = level;
-    this.file = file;
+  constructor(
+    level: Level = 'info',
+    file?: string,
+    readonly format: LogFormat = 'text',
+  ) {
+    this.levelValue = level;
+    this.fileValue = file;
+    this.open();
+  }
+
+  get level(): Level {
+    return this.levelValue;
+  }
+  set level(l: Level) {
+    this.levelValue = l;
+    if (this.json !== undefined) this.json.level = l;
+  }
+
+  get file(): string | undefined {
+    return this.fileValue;
+  }
+
+  /** Logs to `file` from now on (undefined: stderr). Throws if the file cannot be opened. */
+  setFile(file: string | undefined): void {
+    if (file !== undefined) checkLogFile(file);
+    const old = this.dest;
+    const hadFile = this.fileValue !== undefined;
+    this.fileValue = file;
+    this.open();
+    // end() flushes what the old file still had buffered, then closes it (stderr stays open).
+    if (hadFile) old.end();
+  }
+
+  private open(): void {
+    const file = this.fileValue;
+    this.dest =
+      file === undefined
+        ? pino.destination({ fd: 2, sync: true })
+        : pino.destination({ dest: file, sync: false, append: true, mkdir: false, maxLength: LOG_BUFFER_BYTES });
+    // One write is one line.
+    this.dest.on('drop', () => {
+      this.dropped++;
+    });
+    // A destination that fails (disk gone) must not take the daemon down.
+    this.dest.on('error', () => {
+      this.dropped++;
+    });
+    this.json =
+      this.format === 'json'
+        ? pino(
+            {
+              name: 'tsxenstored',
+              level: this.levelValue,
+              base: { pid: process.pid },
+              timestamp: pino.stdTimeFunctions.isoTime,
+              formatters: { level: (label) => ({ level: label }) },
+            },
+            this.dest,
+          )
+        : undefined;
   }
 
   enabled(level: Level): boolean {
-    return RANK[level] <= RANK[this.level];
+    return RANK[level] <= RANK[this.levelValue];
   }
 
-  log(level: Level, msg: string): void {
+  log(level: Level, msg: string, fields?: Fields): void {
     if (!this.enabled(level)) return;
-    const line = `${new Date().toISOString()} tsxenstored ${level}: ${msg}\n`;
-    if (this.file === undefined) {
-      process.stderr.write(line);
+    if (this.json !== undefined) {
+      if (fields === undefined) this.json[level](msg);
+      else this.json[level](fields, msg);
       return;
     }
+    let line = `${new Date().toISOString()} tsxenstored ${level}: ${msg}`;
+    if (fields !== undefined) {
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`;
+    }
+    this.dest.write(`${line}\n`);
+  }
+
+  /** Starts a new file at the same path (after logrotate moved the old one away). */
+  reopen(): void {
+    if (this.fileValue === undefined) return;
     try {
-      appendFileSync(this.file, line);
+      this.dest.reopen();
     } catch {
-      process.stderr.write(line);
+      this.dropped++;
     }
   }
 
-  error(msg: string): void {
-    this.log('error', msg);
+  /** Resolves once every buffered line has reached the kernel. */
+  flush(): Promise<void> {
+    const dest = this.dest;
+    if (this.fileValue === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      try {
+        dest.flush(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
   }
-  warn(msg: string): void {
-    this.log('warn', msg);
+
+  error(msg: string, fields?: Fields): void {
+    this.log('error', msg, fields);
   }
-  info(msg: string): void {
-    this.log('info', msg);
+  warn(msg: string, fields?: Fields): void {
+    this.log('warn', msg, fields);
   }
-  debug(msg: string): void {
-    this.log('debug', msg);
+  info(msg: string, fields?: Fields): void {
+    this.log('info', msg, fields);
+  }
+  debug(msg: string, fields?: Fields): void {
+    this.log('debug', msg, fields);
   }
 }

@@ -82,7 +82,11 @@ export class Requests {
     this.host.markDirty(conn);
     const before = this.host.store.root;
     const { type, reqId, txId } = frame;
-    if (this.host.requestLog) this.host.logger.info(`${conn.label} ${opName(type)} tx=${txId} ${frame.payload.toString('latin1').replace(/\0/g, ' ').slice(0, 200)}`);
+    if (this.host.requestLog) {
+      // The access log (CONTROL log on): one line per request, in the log's format.
+      const args = frame.payload.toString('latin1').replace(/\0/g, ' ').trimEnd().slice(0, 200);
+      this.host.logger.info('request', { conn: conn.label, domid: conn.caller.domid, op: opName(type), req: reqId, tx: txId, args });
+    }
     const spec = lookupOp(type);
     let txn: Transaction | undefined;
     try {

@@ -3,11 +3,12 @@
  * domain, as in Xen. Bytes go straight to the daemon; output back-pressure
  * comes from the socket's own write queue.
  */
-import { mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { Connection, Sink } from './connection.js';
 import { fdOf } from './fd.js';
+import { claimSocketPath, fileIdentity, removeIfOurs } from './socket-path.js';
 import type { Daemon } from './daemon.js';
 
 export const DEFAULT_SOCKET = '/var/run/xenstored/socket';
@@ -36,35 +37,30 @@ class SocketSink implements Sink {
   readonly label = 'socket';
 }
 
-/** Removes a leftover socket file, refusing to touch anything that is not a socket. */
-function clearStale(path: string): void {
-  try {
-    if (!statSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
-    unlinkSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-}
-
 export class UnixTransport {
   private server: Server | undefined;
   private readonly accepted = new Map<Connection, Socket>();
+  /** The socket file this process bound (removed at close only if still the same file). */
+  private bound: string | undefined;
 
   constructor(
     private readonly daemon: Daemon,
     readonly path: string,
   ) {}
 
-  /** Listens on the path, or (live update) on an inherited listening file descriptor. */
-  listen(fd?: number): Promise<void> {
+  /**
+   * Listens on the path, or (live update) on an inherited listening file
+   * descriptor. Refuses (PathInUseError) a path another daemon listens on.
+   */
+  async listen(fd?: number): Promise<void> {
     if (fd === undefined) {
       mkdirSync(dirname(this.path), { recursive: true });
-      clearStale(this.path);
+      await claimSocketPath(this.path);
     }
     const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
     server.maxConnections = this.daemon.settings.connections;
     this.server = server;
-    return new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const ready = (): void => {
         server.off('error', reject);
@@ -74,6 +70,7 @@ export class UnixTransport {
       if (fd === undefined) server.listen(this.path, ready);
       else server.listen({ fd }, ready);
     });
+    this.bound = fileIdentity(this.path);
   }
 
   /** Takes over a connected socket inherited from the previous daemon (live update). */
@@ -145,11 +142,8 @@ export class UnixTransport {
     // that a restarted daemon can pick them up again.
     for (const c of [...this.accepted.keys()]) this.daemon.disconnect(c);
     this.accepted.clear();
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already gone
-    }
+    // Only the file we bound (or inherited, then bound by our predecessor): never a successor's or another daemon's.
+    removeIfOurs(this.path, this.bound ?? fileIdentity(this.path));
     if (server === undefined) return Promise.resolve();
     return new Promise((resolve) => server.close(() => resolve()));
   }

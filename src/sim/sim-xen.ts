@@ -4,10 +4,11 @@
  * gfn names the page file the toolstack created; the port must be the one the
  * guest binds. Nothing here knows the XenStore protocol.
  */
-import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import type { DomainBackend, DomainEvents, DomainLink } from '../server/backend.js';
 import { fdOf } from '../server/fd.js';
+import { claimSocketPath } from '../server/socket-path.js';
 import { PAGE_SIZE } from '../ring/layout.js';
 import { NOTIFY, parseCommand } from './evtchn.js';
 import { descriptorPath, evtchnPath, pagePath, type GuestDescriptor } from './layout.js';
@@ -62,13 +63,8 @@ export class SimXen implements DomainBackend {
     // A successor never clears the path: without an inherited listener it
     // then fails to bind (the previous daemon's socket is there), which
     // aborts the live update instead of stealing the guests' event channels.
-    if (this.inheritedServerFd === undefined && !this.successor) {
-      try {
-        if (statSync(path).isSocket()) unlinkSync(path);
-      } catch {
-        // not there
-      }
-    }
+    // Nor does anyone take over a simulated Xen that another daemon is serving.
+    if (this.inheritedServerFd === undefined && !this.successor) await claimSocketPath(path);
     const server = createServer((s) => this.accept(s));
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@
  * the permissions xl/libxl give it, and INTRODUCE it; and, at the end, signal
  * its death (or RELEASE it) and clean up.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import type { XenStoreClient } from '../client/client.js';
 import { PAGE_SIZE } from '../ring/layout.js';
@@ -20,11 +20,33 @@ export interface CreateGuestOptions {
   readonly domid: number;
   readonly dir: string;
   readonly name?: string;
+  /** Destroy (RELEASE) an existing guest of that id first, instead of refusing. */
+  readonly replace?: boolean;
 }
 
-/** Creates domain `domid`'s page, home and introduction. Returns its descriptor. */
+/** The first domain id Xen reserves (DOMID_FIRST_RESERVED): guests are 1 up to it. */
+export const DOMID_FIRST_RESERVED = 0x7ff0;
+
+/** A refusal of the simulated toolstack: the guest id is wrong for what was asked. */
+export class ToolstackError extends Error {
+  override readonly name = 'ToolstackError';
+}
+
+/**
+ * Creates domain `domid`'s page, home and introduction. Returns its
+ * descriptor. Refuses dom0 (its home is the host's) and a guest that exists
+ * (introduced, or with a descriptor in `dir`) unless `replace`.
+ */
 export async function createGuest(dom0: XenStoreClient, opts: CreateGuestOptions): Promise<GuestDescriptor> {
   const { domid, dir } = opts;
+  if (!Number.isInteger(domid) || domid < 1 || domid >= DOMID_FIRST_RESERVED) {
+    throw new ToolstackError(domid === 0 ? 'domain 0 is the control domain, not a guest: its home is never rewritten' : `domain ids of guests are 1 to ${DOMID_FIRST_RESERVED - 1}, not ${domid}`);
+  }
+  const exists = existsSync(descriptorPath(dir, domid)) || (await dom0.isDomainIntroduced(domid));
+  if (exists) {
+    if (opts.replace !== true) throw new ToolstackError(`domain ${domid} exists (destroy it first, or pass --replace)`);
+    await destroyGuest(dom0, { domid, dir, release: true });
+  }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // A fresh gfn per creation, so a reused domid never maps an old page.
   const gfn = BigInt(domid) * 1_000_000n + BigInt((Date.now() % 1_000_000) + generation++);
@@ -62,9 +84,13 @@ export interface DestroyGuestOptions {
 /** Tells the daemon the domain is gone, removes its home, page and descriptor. */
 export async function destroyGuest(dom0: XenStoreClient, opts: DestroyGuestOptions): Promise<void> {
   const { domid, dir } = opts;
-  if (opts.release === true) {
+  if (domid === 0) throw new ToolstackError('domain 0 is the control domain, not a guest');
+  const introduced = await dom0.isDomainIntroduced(domid);
+  if (!introduced && !existsSync(descriptorPath(dir, domid))) throw new ToolstackError(`no guest ${domid} here (not introduced, no descriptor in ${dir})`);
+  // A guest no longer introduced (released already) has only its home and files left.
+  if (introduced && opts.release === true) {
     await dom0.release(domid);
-  } else {
+  } else if (introduced) {
     await signalDeath(dir, domid);
     // The daemon handles the VIRQ asynchronously: wait until it has.
     for (let i = 0; i < 2000 && (await dom0.isDomainIntroduced(domid)); i++) await new Promise((r) => setTimeout(r, 5));

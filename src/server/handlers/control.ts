@@ -45,7 +45,12 @@ const COMMANDS: Record<string, Command> = {
     usage: '<file>',
     run: (d, a) => {
       if (a[0] === undefined || a[0] === '') throw new XsError('EINVAL', 'logfile needs a file name');
-      d.logger.file = a[0];
+      try {
+        d.logger.setFile(a[0]);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new XsError(code === 'EACCES' || code === 'ENOENT' || code === 'EISDIR' || code === 'EROFS' ? code : 'EIO', `logfile ${a[0]}: ${(e as Error).message}`);
+      }
       return 'OK';
     },
   },
