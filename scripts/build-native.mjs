@@ -1,3 +1,7 @@
+// Usage: node scripts/build-native.mjs [--optional]
+// (--optional, at package install: a failed build warns and exits 0; the
+// package then works without the addons and says so where they are needed.)
+//
 // Builds the native addons with npm's own node-gyp against the installed Node
 // headers, never downloading anything: native/xsshm.node (shared memory for
 // the simulated Xen) and native/xsxen.node (event channels, grant and foreign
@@ -18,6 +22,16 @@ const built = (name) => {
   return sources.every((f) => t >= statSync(join(dir, f)).mtimeMs) && t >= statSync(join(dir, 'binding.gyp')).mtimeMs;
 };
 if (built('xsshm') && built('xsxen')) process.exit(0);
+const optional = process.argv.includes('--optional');
+const giveUp = (why) => {
+  console.error(`build-native: ${why}`);
+  if (optional) {
+    console.error('build-native: tsxenstored is installed without its native addons: the simulated Xen and the real Xen backend will say they are missing (the daemon with --backend none, the client and the CLI work)');
+    process.exit(0);
+  }
+  process.exit(1);
+};
+console.error('build-native: building the native addons (native/*.cc, with node-gyp; about a minute)');
 
 const prefix = resolve(dirname(process.execPath), '..');
 const candidates = [
@@ -25,16 +39,12 @@ const candidates = [
   join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
 ];
 const gyp = candidates.find((p) => existsSync(p));
-if (gyp === undefined) {
-  console.error('build-native: node-gyp not found (looked in npm\'s bundled copy and node_modules)');
-  process.exit(1);
-}
+if (gyp === undefined) giveUp('node-gyp not found (looked in npm\'s bundled copy and node_modules)');
 const args = [gyp, 'rebuild'];
 if (existsSync(join(prefix, 'include', 'node', 'node.h'))) args.push(`--nodedir=${prefix}`);
 try {
   execFileSync(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 } catch (e) {
   process.stderr.write(String(e.stdout ?? '') + String(e.stderr ?? ''));
-  console.error('build-native: building the native addons failed (needs g++, make, python3)');
-  process.exit(1);
+  giveUp('building the native addons failed (needs g++, make, python3)');
 }

@@ -49,6 +49,20 @@ export async function log(xs: XenStoreClient, io: Io, path: string): Promise<num
   }
 }
 
+/**
+ * The revisions among `revs` the daemon does not hold, as an error line
+ * ("no revision 999 (history holds r0..r3)"), or undefined if it holds all.
+ */
+async function missingRevision(xs: XenStoreClient, revs: readonly string[]): Promise<string | undefined> {
+  const [oldest, head] = (await xs.control('history', 'range')).split(' ').map(Number) as [number, number];
+  for (const r of revs) {
+    const n = /^r?[0-9]+$/.test(r) ? Number(r.replace(/^r/, '')) : NaN;
+    if (Number.isNaN(n)) return `${JSON.stringify(r)} is not a revision (a number, or rN)`;
+    if (n < oldest || n > head) return `no revision ${n} (history holds r${oldest}..r${head})`;
+  }
+  return undefined;
+}
+
 export async function diff(xs: XenStoreClient, io: Io, r1: string, r2: string, path: string): Promise<number> {
   try {
     const lines = await paged(xs, ['diff', r1, r2, path]);
@@ -63,6 +77,11 @@ export async function diff(xs: XenStoreClient, io: Io, r1: string, r2: string, p
     }
     return 0;
   } catch (e) {
+    const missing = await missingRevision(xs, [r1, r2]).catch(() => undefined);
+    if (missing !== undefined) {
+      io.err(`diff ${r1} ${r2}: ${missing}`);
+      return 1;
+    }
     return fail(io, `diff ${r1} ${r2}`, e);
   }
 }
@@ -72,8 +91,10 @@ export async function readAt(xs: XenStoreClient, io: Io, rev: string, keys: stri
     let v: Buffer;
     try {
       v = Buffer.from(await xs.control('history', 'read', rev, k), 'hex');
-    } catch {
-      io.err(`couldn't read path ${k} at ${rev}`);
+    } catch (e) {
+      const missing = await missingRevision(xs, [rev]).catch(() => undefined);
+      const why = missing ?? (e instanceof XenStoreError ? strerror(e.code) : String(e));
+      io.err(`couldn't read path ${k} at ${rev}: ${why}`);
       return 1;
     }
     if (prefix) io.out(`${k}: `);

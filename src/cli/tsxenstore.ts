@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { connect, type XenStoreClient } from '../client/client.js';
 import { XenStoreError } from '../client/errors.js';
 import { DEFAULT_SIM_DIR } from '../sim/layout.js';
+import { DEFAULT_SOCKET } from '../client/channel.js';
 import { control } from './control.js';
 import { atoi, strerror } from './escape.js';
 import * as history from './history.js';
@@ -27,6 +28,7 @@ const GLOBAL: Record<string, OptSpec> = {
   domain: { type: 'string' },
   'sim-dir': { type: 'string' },
   json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -147,7 +149,8 @@ Global options:
   --socket PATH   the daemon's socket (default: $XENSTORED_PATH, else /var/run/xenstored/socket)
   --domain N      act as guest domain N over its simulated ring instead of the socket
   --sim-dir DIR   the simulated Xen's directory (default: $TSXENSTORED_SIM_DIR, else ${DEFAULT_SIM_DIR})
-  --json          read, list, exists, ls and watch print JSON
+  --json          read, list, exists, ls and watch print JSON (and failures say why)
+  --verbose       failures say why: the errno after Xen's message
   -s              accepted for compatibility (the socket is the default)
   -h, --help      this help
   --version       print the version and exit
@@ -198,12 +201,22 @@ function splitGlobal(argv: string[]): { globals: string[]; cmd: string | undefin
     if (a === '--socket' || a === '--domain' || a === '--sim-dir') {
       globals.push(a, argv[i + 1] ?? '');
       i += 2;
-    } else if (/^--(socket|domain|sim-dir)=/.test(a) || a === '--json' || a === '--version' || a === '-s' || a === '-h' || a === '--help') {
+    } else if (/^--(socket|domain|sim-dir)=/.test(a) || a === '--json' || a === '--verbose' || a === '--version' || a === '-s' || a === '-h' || a === '--help') {
       globals.push(a);
       i++;
     } else break;
   }
   return { globals, cmd: argv[i], rest: argv.slice(i + 1) };
+}
+
+/** Why the daemon's socket could not be reached, for a person: which path, and whether anything is there. */
+function unreachable(path: string, code: string): string {
+  const where = `the daemon's socket ${path}`;
+  if (code === 'ENOENT') return `${where} does not exist: is the daemon running? (--socket PATH or XENSTORED_PATH name another)`;
+  if (code === 'ECONNREFUSED') return `nothing listens on ${where} (a stale socket file: the daemon is not running)`;
+  if (code === 'EACCES' || code === 'EPERM') return `${where} refuses this user (${code}): XenStore's socket is for root`;
+  if (code === 'EAGAIN') return `${where} has a full backlog (EAGAIN): the daemon is overloaded; try again`;
+  return `cannot connect to ${where}: ${code}`;
 }
 
 async function open(v: Values): Promise<XenStoreClient | undefined> {
@@ -220,6 +233,7 @@ async function open(v: Values): Promise<XenStoreClient | undefined> {
     const code = e instanceof XenStoreError ? e.code : 'EINVAL';
     const detail = e instanceof XenStoreError && typeof v.domain === 'string' ? e.detail : undefined;
     stderr(`xs_open: ${detail ?? strerror(code)}`);
+    if (typeof v.domain !== 'string') stderr(unreachable((v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET, code));
     return undefined;
   }
 }
@@ -324,6 +338,7 @@ async function main(argv: string[]): Promise<number> {
     out: (s) => process.stdout.write(s),
     err: stderr,
     json: v.json === true,
+    verbose: v.verbose === true,
     ttyColumns: process.stdout.isTTY ? process.stdout.columns : undefined,
   };
   try {

@@ -12,6 +12,7 @@ import { LiveUpdater, type SimSidecar } from '../server/live-update.js';
 import type { Record as StateRecord } from '../state/stream.js';
 import { decodeStream } from '../state/stream.js';
 import { parseArgs } from 'node:util';
+import { configArgs } from './config-file.js';
 import { forkAndWait, notifySystemd } from './daemonize.js';
 import { SETTINGS, settingName, type Settings } from '../server/config.js';
 import { Daemon } from '../server/daemon.js';
@@ -57,6 +58,7 @@ const options: Record<string, Opt> = {
   verbose: { type: 'boolean', short: 'V' },
   help: { type: 'boolean', short: 'H' },
   version: { type: 'boolean' },
+  config: { type: 'string' },
 };
 for (const s of SETTINGS) {
   if ('flag' in s) options[s.flag] = { type: 'string', short: s.short };
@@ -99,6 +101,9 @@ function usage(): string {
     '      --log-file FILE        log to FILE instead of stderr (SIGHUP reopens it)',
     '      --log-format FORMAT    text (default) or json (one JSON object per line, pino\'s format)',
     '  -V, --verbose              same as --log-level debug',
+    '      --config FILE          read options from FILE: "key = value" lines, keys are the',
+    '                             long options above and the limit names below (docs/config.md);',
+    '                             the command line wins',
     '  -H, --help                 this text',
     '      --version              print the version and exit',
     '',
@@ -145,10 +150,30 @@ function number(name: string, v: string): number {
   return Number(v);
 }
 
+/** --config FILE (or --config=FILE) on the command line, read before everything else. */
+function configFile(argv: readonly string[]): string | undefined {
+  let file: string | undefined;
+  argv.forEach((a, i) => {
+    if (a === '--config') file = argv[i + 1] ?? fail('--config needs a file');
+    else if (a.startsWith('--config=')) file = a.slice('--config='.length);
+  });
+  return file;
+}
+
 async function main(): Promise<void> {
   let parsed;
+  const argv = process.argv.slice(2);
+  const cfg = configFile(argv);
+  let fromFile: string[] = [];
+  if (cfg !== undefined) {
+    try {
+      fromFile = configArgs(cfg, options, SETTINGS.map((s) => s.name));
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
   try {
-    parsed = parseArgs({ options, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args: [...fromFile, ...argv], options, allowPositionals: false, strict: true });
   } catch (e) {
     fail(`${(e as Error).message}\nTry 'tsxenstored --help'.`);
   }

@@ -16,7 +16,19 @@ export interface Io {
   /** One stderr message; the "prog: " prefix is added. */
   err(msg: string): void;
   readonly json: boolean;
+  /** --verbose: failures also say why (the errno's name and text). */
+  readonly verbose?: boolean;
   readonly ttyColumns: number | undefined;
+}
+
+/**
+ * A failure line: Xen's wording as it is (so that output stays byte for byte
+ * what xenstore-* print), and with --verbose or --json the reason after it.
+ */
+export function failure(io: Io, msg: string, e: unknown): string {
+  if (io.verbose !== true && !io.json) return msg;
+  const code = e instanceof XenStoreError ? e.code : undefined;
+  return code === undefined ? `${msg}: ${String(e)}` : `${msg}: ${code} (${strerror(code)})`;
 }
 
 /** A key failed: message already printed; abort the transaction, exit 1. */
@@ -78,8 +90,8 @@ export async function read(xs: XenStoreClient, io: Io, keys: string[], prefix: b
       let v: Buffer;
       try {
         v = await ops.read(k);
-      } catch {
-        io.err(`couldn't read path ${k}`);
+      } catch (e) {
+        io.err(failure(io, `couldn't read path ${k}`, e));
         throw new KeyFailed();
       }
       if (io.json) {
@@ -101,8 +113,8 @@ export async function write(xs: XenStoreClient, io: Io, pairs: string[], raw: bo
       const arg = Buffer.from(pairs[i + 1]!, 'utf8');
       try {
         await ops.write(k, raw ? arg : unsanitise(arg));
-      } catch {
-        io.err(`could not write path ${k}`);
+      } catch (e) {
+        io.err(failure(io, `could not write path ${k}`, e));
         throw new KeyFailed();
       }
     }
@@ -124,8 +136,8 @@ export async function rm(xs: XenStoreClient, io: Io, keys: string[], tidy: boole
       const remove = async (p: string): Promise<void> => {
         try {
           await ops.rm(p);
-        } catch {
-          io.err(`could not remove path ${p}`);
+        } catch (e) {
+          io.err(failure(io, `could not remove path ${p}`, e));
           throw new KeyFailed();
         }
       };
@@ -170,8 +182,8 @@ export async function list(xs: XenStoreClient, io: Io, keys: string[], prefix: b
       let names: string[];
       try {
         names = await ops.directory(k);
-      } catch {
-        io.err(`could not list path ${k}`);
+      } catch (e) {
+        io.err(failure(io, `could not list path ${k}`, e));
         throw new KeyFailed();
       }
       lists[k] = names;

@@ -42,3 +42,12 @@ export function errorPayload(errno: Errno): Buffer {
 export function isErrno(s: string): s is Errno {
   return (ERRNO_NAMES as readonly string[]).includes(s);
 }
+
+/**
+ * The wire errno for a system call's failure (a file a command writes, a log
+ * file): its own code where XenStore has the same name, else `fallback`.
+ */
+export function systemErrno(e: unknown, fallback: Errno = 'EIO'): Errno {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (ERRNO_NAMES as readonly string[]).includes(code) ? (code as Errno) : fallback;
+}

@@ -59,6 +59,29 @@ class HandlerRequest implements Request {
   }
 }
 
+/** A request's first argument (its path, for the requests that have one), at most 256 bytes. */
+function firstArg(payload: Buffer): string {
+  const nul = payload.indexOf(0);
+  return payload.toString('latin1', 0, Math.min(nul < 0 ? payload.length : nul, 256));
+}
+
+const MUTATIONS = new Set<number>([Op.WRITE, Op.MKDIR, Op.RM, Op.SET_PERMS]);
+const SUMMARY_ITEMS = 3;
+
+/**
+ * What a committed transaction did, for the history: its writing requests
+ * (or, when its log was too large to keep, its changed paths), the first
+ * few of them and how many more.
+ */
+export function transactionSummary(txn: Transaction): string {
+  const items = txn.replayable
+    ? txn.log.filter((e) => MUTATIONS.has(e.type) && e.replyType === e.type).map((e) => `${opName(e.type)} ${firstArg(e.payload)}`)
+    : txn.changes.map((c) => `${c.removed ? 'RM' : 'WRITE'} ${c.path.abs}`);
+  const shown = items.slice(0, SUMMARY_ITEMS).join(', ');
+  const more = items.length > SUMMARY_ITEMS ? ` and ${items.length - SUMMARY_ITEMS} more` : '';
+  return `transaction ${txn.id}: ${items.length === 0 ? 'no change' : shown + more}`;
+}
+
 export class Requests {
   /** Work to do once the current reply is queued (e.g. a new watch's first event). */
   private readonly afterReply: Array<() => void> = [];
@@ -70,9 +93,7 @@ export class Requests {
   }
 
   private commitInfo(conn: Connection, frame: Frame, txn: Transaction | undefined): CommitInfo {
-    const nul = frame.payload.indexOf(0);
-    const arg = frame.payload.toString('latin1', 0, Math.min(nul < 0 ? frame.payload.length : nul, 256));
-    const op = frame.type === Op.TRANSACTION_END ? `transaction ${frame.txId}` : `${opName(frame.type)} ${arg}`;
+    const op = frame.type === Op.TRANSACTION_END && txn !== undefined ? transactionSummary(txn) : `${opName(frame.type)} ${firstArg(frame.payload)}`;
     return { time: Date.now(), domid: conn.caller.domid, conn: conn.id, txId: frame.txId, op, baseRev: txn?.startRev };
   }
 

@@ -3,10 +3,7 @@
  * SharedArrayBuffer (native/xsshm.cc). Loaded on first use, so that only the
  * simulated Xen needs it.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../server/native-addon.js';
 
 interface Addon {
   map(path: string, size: number, create: boolean): SharedArrayBuffer;
@@ -15,13 +12,7 @@ interface Addon {
 let addon: Addon | undefined;
 
 function load(): Addon {
-  if (addon !== undefined) return addon;
-  // dist/src/sim/shm.js or src/sim/shm.ts -> <root>/native/build/Release/xsshm.node
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5 && !existsSync(join(dir, 'native')); i++) dir = dirname(dir);
-  const file = join(dir, 'native', 'build', 'Release', 'xsshm.node');
-  if (!existsSync(file)) throw new Error(`the shared-memory addon is not built (${file}); run: npm run build`);
-  addon = createRequire(import.meta.url)(file) as Addon;
+  addon ??= loadAddon<Addon>('xsshm', 'shared-memory');
   return addon;
 }
 

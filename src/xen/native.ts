@@ -3,10 +3,7 @@
  * guest page mappings and the hypervisor's domain list. Loaded on first use,
  * so that the package works (with the simulated Xen) where it is not built.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../server/native-addon.js';
 
 export interface XenAddon {
   evtchnOpen(): number;
@@ -31,18 +28,7 @@ export interface XenAddon {
 
 let addon: XenAddon | undefined;
 
-/** The addon's file, whether or not it is built. */
-export function addonPath(): string {
-  // dist/src/xen/native.js or src/xen/native.ts -> <root>/native/build/Release/xsxen.node
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5 && !existsSync(join(dir, 'native')); i++) dir = dirname(dir);
-  return join(dir, 'native', 'build', 'Release', 'xsxen.node');
-}
-
 export function loadXenAddon(): XenAddon {
-  if (addon !== undefined) return addon;
-  const file = addonPath();
-  if (!existsSync(file)) throw new Error(`the Xen addon is not built (${file}); run: npm run build (needs g++, make, python3)`);
-  addon = createRequire(import.meta.url)(file) as XenAddon;
+  addon ??= loadAddon<XenAddon>('xsxen', 'Xen');
   return addon;
 }

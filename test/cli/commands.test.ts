@@ -13,7 +13,7 @@ import { mkdtemp, rm as rmDir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type XenStoreClient } from '../../src/index.js';
-import { spawnLines, startDaemon, useDaemon, type DaemonHandle } from '../helpers/daemon.js';
+import { spawnLines, startDaemon, useDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 import {
   assertNoStackTrace,
   cliScript,
@@ -669,14 +669,16 @@ describe('unreachable daemon', () => {
         assert.equal(r.code, 1, explain(args.join(' '), r));
         assert.equal(r.stdout.length, 0);
         const err = r.stderr.toString();
-        assert.match(err, /^tsxenstore: xs_open: [^\n]+\n$/, `${args.join(' ')}: ${JSON.stringify(err)}`);
-        assert.match(err, expected, args.join(' '));
+        // Xen's line, then ours: which socket, and whether anything is there.
+        assert.match(err, /^tsxenstore: xs_open: [^\n]+\ntsxenstore: [^\n]*socket [^\n]+\n$/, `${args.join(' ')}: ${JSON.stringify(err)}`);
+        assert.match(err.split('\n')[0]!, expected, args.join(' '));
+        assert.ok(err.split('\n')[1]!.includes(socket), `the hint names ${socket}`);
         // The same message as Xen's tool of the same name.
         const tool = args[0] === '--json' ? args[1] : args[0];
         if (xenMessage && tool !== undefined && tool !== 'control' && (XEN_TOOLS as readonly string[]).includes(tool)) {
           const toolArgs = args.slice(args[0] === '--json' ? 2 : 1);
           const x = await runBytes(xenToolPath(tool as (typeof XEN_TOOLS)[number]), toolArgs, { env: { XENSTORED_PATH: socket } });
-          assert.equal(withoutProg(r.stderr), withoutProg(x.stderr), args.join(' '));
+          assert.equal(withoutProg(Buffer.from(`${err.split('\n')[0]!}\n`)), withoutProg(x.stderr), args.join(' '));
         }
       } catch (e) {
         problems.push(e instanceof Error ? e.message : String(e));
@@ -685,7 +687,7 @@ describe('unreachable daemon', () => {
     assert.deepEqual(problems, []);
   };
 
-  test('a missing socket: one xs_open line on stderr, exit 1', async () => {
+  test('a missing socket: Xen\'s xs_open line and a hint on stderr, exit 1', async () => {
     await check('/nonexistent-tsxs-dir/socket', /No such file or directory/, skip === false);
   });
 
@@ -707,5 +709,44 @@ describe('unreachable daemon', () => {
     const r = await runBytes(process.execPath, [cliScript(), 'control', 'check'], { env: { XENSTORED_PATH: d.socket } });
     assert.equal(r.code, 0, explain('control check via XENSTORED_PATH', r));
     assert.equal(r.stdout.toString(), 'OK\n');
+  });
+});
+
+// ---- errors that say why -----------------------------------------------------------------
+
+describe('errors that say why', () => {
+  test('--verbose and --json add the errno after Xen\'s message; without them the line is Xen\'s', async () => {
+    const plain = await ts('read', '/no/such/key');
+    assert.equal(plain.code, 1);
+    assert.equal(plain.stderr.toString(), "tsxenstore: couldn't read path /no/such/key\n");
+    const verbose = await ts('--verbose', 'read', '/no/such/key');
+    assert.equal(verbose.stderr.toString(), "tsxenstore: couldn't read path /no/such/key: ENOENT (No such file or directory)\n");
+    const guest = await ts('--verbose', 'write', '/no-parent/for/this', 'x');
+    assert.equal(guest.code, 0, explain('dom0 creates parents', guest));
+  });
+
+  test('an unreachable daemon: which socket, and whether anything is there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsxs-unreachable-'));
+    try {
+      const r = await runBytes(process.execPath, [cliScript(), '--socket', join(dir, 'none'), 'read', '/x']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.toString(), `tsxenstore: xs_open: No such file or directory\ntsxenstore: the daemon's socket ${join(dir, 'none')} does not exist: is the daemon running? (--socket PATH or XENSTORED_PATH name another)\n`);
+    } finally {
+      await rmDir(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('control: wrong arguments of a known command show its usage and the daemon logs which; a file that cannot be written says why', async () => {
+    const bad = await ts('control', 'quota', 'set', 'bogus', '3');
+    assert.equal(bad.code, 3);
+    assert.equal(bad.stderr.toString(), "Invalid arguments for quota: quota set bogus 3\nUsage: quota [set <name> <val>|<domid>]\n(the daemon's log says which argument was wrong)\n");
+    const nan = await ts('control', 'quota', 'set', 'nodes', 'abc');
+    assert.equal(nan.code, 3);
+    await waitFor(() => (daemon().log().includes('CONTROL quota set bogus 3: EINVAL: no quota named "bogus"') && daemon().log().includes('CONTROL quota set nodes abc: EINVAL: not an unsigned number: "abc"')) || undefined, { what: 'the reasons in the daemon log' });
+    const unknownDomain = await ts('control', 'quota', '4321');
+    assert.equal(unknownDomain.stderr.toString(), 'Error 2 when trying to execute command. (ENOENT: No such file or directory)\n', 'as C xenstored: ENOENT');
+    const dump = await ts('control', 'dump', '/proc/no-such-dir/dump');
+    assert.equal(dump.code, 3);
+    assert.equal(dump.stderr.toString(), 'Error 2 when trying to execute command. (ENOENT: No such file or directory)\n');
   });
 });

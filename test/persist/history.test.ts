@@ -107,7 +107,10 @@ describe('history: log, diff, read --at, export --git', () => {
     );
     const t = parseLog(await ok(d, ['log', '/h/t']));
     assert.equal(t.length, 1);
-    assert.deepEqual(t[0], { rev: 7, domid: 0, conn: t[0]!.conn, txId: tx.merged, baseRev: 5, op: `transaction ${tx.merged}` });
+    assert.deepEqual(t[0], { rev: 7, domid: 0, conn: t[0]!.conn, txId: tx.merged, baseRev: 5, op: `transaction ${tx.merged}: WRITE /h/t` });
+    // A transaction's revision says what it wrote.
+    const c = parseLog(await ok(d, ['log', '/h/c']));
+    assert.equal(c[0]!.op, `transaction ${tx.plain}: WRITE /h/c, WRITE /h/d`);
     const x = parseLog(await ok(d, ['log', '/h/x']));
     assert.equal(x.length, 1);
     assert.notEqual(x[0]!.conn, t[0]!.conn, 'two different connections');
@@ -137,7 +140,10 @@ describe('history: log, diff, read --at, export --git', () => {
     assert.equal(await ok(d, ['diff', 'r8', 'r8']), '');
     const bad = await tsx(d, ['diff', 'r1', 'r99']);
     assert.equal(bad.code, 1, explainBytes('diff r1 r99', bad));
-    assert.match(bad.stderr.toString(), /diff r1 r99: No such file or directory/, 'ENOENT: the protocol carries only the errno');
+    assert.equal(bad.stderr.toString(), 'tsxenstore: diff r1 r99: no revision 99 (history holds r0..r8)\n');
+    const junk = await tsx(d, ['diff', 'r1', 'latest']);
+    assert.equal(junk.code, 1);
+    assert.match(junk.stderr.toString(), /"latest" is not a revision/);
   });
 
   test('tsxenstore read --at REV: the value as it was', { timeout: 60_000 }, async () => {
@@ -151,7 +157,10 @@ describe('history: log, diff, read --at, export --git', () => {
     assert.equal(await ok(d, ['read', '-p', '--at', 'r6', '/h/x', '/h/c']), '/h/x: x\n/h/c: c\n');
     const gone = await tsx(d, ['read', '--at', 'r4', '/h/b']);
     assert.equal(gone.code, 1);
-    assert.match(gone.stderr.toString(), /couldn't read path \/h\/b at r4/);
+    assert.match(gone.stderr.toString(), /couldn't read path \/h\/b at r4: No such file or directory/);
+    const outside = await tsx(d, ['read', '--at', 'r1000', '/h/a']);
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr.toString(), /couldn't read path \/h\/a at r1000: no revision 1000 \(history holds r0\.\.r8\)/);
     const before = await tsx(d, ['read', '--at', 'r5', '/h/t']);
     assert.equal(before.code, 1);
   });
@@ -191,7 +200,8 @@ describe('history: log, diff, read --at, export --git', () => {
     assert.deepEqual(await parents(0), []);
     for (const rev of [1, 2, 3, 4, 5, 6, 8]) assert.deepEqual(await parents(rev), [at(rev - 1)], `r${rev} has one parent`);
     assert.deepEqual(await parents(7), [at(6), at(5)], 'r7 merges its base r5');
-    assert.deepEqual(lines(await git(repo, ['log', '--merges', '--format=%s'])), [`r7 transaction ${tx.merged}`]);
+    assert.deepEqual(lines(await git(repo, ['log', '--merges', '--format=%s'])), [`r7 transaction ${tx.merged}: WRITE /h/t`]);
+    assert.deepEqual(lines(await git(repo, ['log', '-1', '--format=%s', at(3)])), ['r3 SET_PERMS /h/a']);
     // The checked-out tree is the newest revision.
     assert.equal(readFileSync(join(repo, 'h', 'a.value'), 'utf8'), '1b');
     assert.equal(readFileSync(join(repo, 'h', 'a.perms'), 'utf8'), 'r0,w5\n');
@@ -214,7 +224,7 @@ describe('history: bounded retention', () => {
       assert.equal(old.code, 1);
       const diff = await tsx(d, ['diff', 'r1', 'r6']);
       assert.equal(diff.code, 1);
-      assert.match(diff.stderr.toString(), /No such file or directory/);
+      assert.match(diff.stderr.toString(), /diff r1 r6: no revision 1 \(history holds r4\.\.r6\)/);
       const repo = join(tempDir(), 'repo');
       assert.match(await ok(d, ['history', 'export', '--git', repo]), /exported 3 revisions/);
       assert.equal(lines(await git(repo, ['log', '--oneline'])).length, 3);

@@ -2,7 +2,7 @@
  * CONTROL <command>|[<args>|]*, as xenstore-control sends it. Every reply is
  * NUL-terminated text. Unknown commands answer EINVAL, as the C daemon does.
  */
-import { XsError } from '../../protocol/errno.js';
+import { systemErrno, XsError } from '../../protocol/errno.js';
 import { parseUint, strings } from '../../protocol/payload.js';
 import { SETTINGS, settingName, type QuotaName } from '../config.js';
 import type { Services } from '../services.js';
@@ -48,8 +48,7 @@ const COMMANDS: Record<string, Command> = {
       try {
         d.logger.setFile(a[0]);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new XsError(code === 'EACCES' || code === 'ENOENT' || code === 'EISDIR' || code === 'EROFS' ? code : 'EIO', `logfile ${a[0]}: ${(e as Error).message}`);
+        throw new XsError(systemErrno(e), `logfile ${a[0]}: ${(e as Error).message}`);
       }
       return 'OK';
     },
@@ -69,11 +68,15 @@ const COMMANDS: Record<string, Command> = {
       if (a[0] === 'set') {
         const [, raw, val] = a;
         const name = raw === undefined ? undefined : settingName(raw);
-        if (name === undefined || val === undefined) throw new XsError('EINVAL', 'quota set <name> <val>');
+        if (raw === undefined || val === undefined) throw new XsError('EINVAL', 'quota set <name> <val>');
+        if (name === undefined) throw new XsError('EINVAL', `no quota named ${JSON.stringify(raw)} (see: quota)`);
         d.settings[name] = parseUint(val, 0xffff_ffff);
         return 'OK';
       }
-      return domainUsageReport(d, parseUint(a[0]!, 0xffff));
+      const domid = parseUint(a[0]!, 0xffff);
+      // As the C daemon: a domain it does not know is ENOENT.
+      if (domid !== 0 && d.domains.get(domid) === undefined) throw new XsError('ENOENT', `domain ${domid} is not introduced`);
+      return domainUsageReport(d, domid);
     },
   },
   'quota-soft': { usage: '', run: () => 'no soft quotas\n' },
@@ -85,7 +88,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   history: {
-    usage: 'log [<path> [<skip>]] | diff <rev> <rev> [<path> [<skip>]] | read <rev> <path> | export <file>',
+    usage: 'log [<path> [<skip>]] | diff <rev> <rev> [<path> [<skip>]] | read <rev> <path> | export <file> | range',
     run: (d, a) => history(d, a),
   },
   dump: {
@@ -109,6 +112,16 @@ export function control(r: Request): Uint8Array {
   const name = a[0];
   const cmd = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (cmd === undefined) throw new XsError('EINVAL', `unknown control command ${JSON.stringify(name)}`);
-  const out = cmd.run(r.services, a.slice(1), r);
-  return typeof out === 'string' ? text(out) : r.defer(out.then(text));
+  // The wire carries only the errno (as in Xen): the daemon's log says which argument was wrong.
+  const explain = (e: unknown): never => {
+    if (e instanceof XsError) r.services.logger.info(`CONTROL ${a.join(' ').slice(0, 200)}: ${e.message}`);
+    throw e;
+  };
+  let out: string | Promise<string>;
+  try {
+    out = cmd.run(r.services, a.slice(1), r);
+  } catch (e) {
+    return explain(e);
+  }
+  return typeof out === 'string' ? text(out) : r.defer(out.then(text, explain));
 }

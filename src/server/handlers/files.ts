@@ -4,17 +4,18 @@
  * the command answers when the file is written (Request.defer).
  */
 import { writeFile } from 'node:fs/promises';
-import { XsError } from '../../protocol/errno.js';
+import { systemErrno, XsError } from '../../protocol/errno.js';
 
 /**
  * Writes a file for a command (on the daemon's host) without blocking the
- * daemon: the reply comes when the write is done; a failure is EIO.
+ * daemon: the reply comes when the write is done; a failure answers the
+ * system's errno where XenStore has it (ENOENT, EACCES, ENOSPC, ...), else EIO.
  */
 export async function writeOut(file: string, data: string | Buffer): Promise<string> {
   try {
     await writeFile(file, data);
   } catch (e) {
-    throw new XsError('EIO', String(e));
+    throw new XsError(systemErrno(e), `${file}: ${(e as Error).message}`);
   }
   return 'OK';
 }

@@ -6,6 +6,7 @@
  *   history diff REV1 REV2 [PATH [SKIP]] what changed between two revisions
  *   history read REV PATH               the value at PATH in REV, hex-encoded
  *   history export FILE                 every retained revision as JSON lines
+ *   history range                       "OLDEST HEAD": the revisions retained
  */
 import { XsError } from '../../protocol/errno.js';
 import { parseUint } from '../../protocol/payload.js';
@@ -96,7 +97,9 @@ export function history(d: Services, a: string[]): string | Promise<string> {
       if (rest[0] === undefined || rest[0] === '') throw new XsError('EINVAL', 'history export needs a file name');
       return writeOut(rest[0], exportJson(d));
     }
+    case 'range':
+      return `${d.history.oldest} ${d.history.head}`;
     default:
-      throw new XsError('EINVAL', 'history log|diff|read|export');
+      throw new XsError('EINVAL', 'history log|diff|read|export|range');
   }
 }
