@@ -1,8 +1,9 @@
 /**
  * XSA regression suite: crashes from bad sequences. RESET_WATCHES inside a
- * transaction (XSA-330: oxenstored leaked there), RELEASE or death of a
- * domain in the middle of its transactions (CVE-2022-42330: a soft reset's
- * RELEASE crashed C xenstored), nodes deleted inside transactions and outside
+ * transaction (XSA-330: oxenstored leaked there; XSA-484: C xenstored
+ * asserted there), RELEASE or death of a domain in the middle of its
+ * transactions (XSA-425, CVE-2022-42330: a soft reset's RELEASE crashed C
+ * xenstored), nodes deleted inside transactions and outside
  * at once (XSA-421, XSA-440: a negative count crashed C xenstored), deep
  * recursion on a tree as deep as paths allow (XSA-418: 1530 levels, created,
  * listed with xenstore-ls, purged on domain release, removed), and

@@ -6,6 +6,8 @@
  * (XSA-352: changing the owner is dom0's), or by writing into a cooperating
  * guest's tree and rebooting (XSA-419). Node sizes and the nodes one
  * transaction may touch are bounded (XSA-326: node-size, transaction-nodes).
+ * A node creation refused inside a transaction leaves nothing behind, neither
+ * nodes nor charges, however the transaction then commits (XSA-415).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
