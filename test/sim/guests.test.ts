@@ -116,7 +116,7 @@ test('a guest writes under its data/ but cannot read or write another guest\'s h
   assert.equal(await g3.read('data/private'), 'three');
 });
 
-test('dom0-only operations answer EACCES to a guest, which keeps working', { timeout: TIMEOUT }, async () => {
+test('dom0-only operations answer EACCES to a guest, which keeps working (IS_DOMAIN_INTRODUCED among them: XSA-115)', { timeout: TIMEOUT }, async () => {
   const g = await guest(4);
   const tries: Array<[string, number, string[]]> = [
     ['INTRODUCE', Op.INTRODUCE, ['77', '77000000', '5']],

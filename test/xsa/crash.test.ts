@@ -1,8 +1,9 @@
 /**
  * XSA regression suite: crashes from bad sequences. RESET_WATCHES inside a
- * transaction (XSA-330: oxenstored leaked there), RELEASE or death of a
- * domain in the middle of its transactions (CVE-2022-42330: a soft reset's
- * RELEASE crashed C xenstored), nodes deleted inside transactions and outside
+ * transaction (XSA-330: oxenstored leaked there; XSA-484: C xenstored
+ * asserted there), RELEASE or death of a domain in the middle of its
+ * transactions (XSA-425, CVE-2022-42330: a soft reset's RELEASE crashed C
+ * xenstored), nodes deleted inside transactions and outside
  * at once (XSA-421, XSA-440: a negative count crashed C xenstored), deep
  * recursion on a tree as deep as paths allow (XSA-418: 1530 levels, created,
  * listed with xenstore-ls, purged on domain release, removed), and
@@ -28,7 +29,7 @@ before(async () => {
 
 const w = (path: string, value: string): Buffer => Buffer.concat([z(path), Buffer.from(value, 'latin1')]);
 
-test('XSA-330: RESET_WATCHES inside a transaction drops watches and transactions, leaks nothing', async () => {
+test('XSA-330/XSA-484: RESET_WATCHES inside a transaction drops watches and transactions, leaks nothing', async () => {
   const r = await ring(81);
   for (let round = 0; round < 100; round++) {
     for (let i = 0; i < 5; i++) assert.equal(outcome(await r.request(Op.WATCH, z(`data/w${i}`, `t${round}`))), 'OK');
@@ -49,7 +50,7 @@ test('XSA-330: RESET_WATCHES inside a transaction drops watches and transactions
   await assertHealthy(daemon(), d0, 'crash-reset');
 });
 
-test('CVE-2022-42330: RELEASE and death of a domain in the middle of its transactions', async () => {
+test('XSA-425 (CVE-2022-42330): RELEASE and death of a domain in the middle of its transactions', async () => {
   for (const how of ['release', 'death'] as const) {
     const domid = how === 'release' ? 82 : 83;
     const r = await ring(domid);

@@ -1,6 +1,7 @@
 /**
- * XSA regression suite: memory exhaustion (XSA-326; XSA-349 for the watch
- * event flood seen from the receiving side). Whatever a guest does, the
+ * XSA regression suite: memory exhaustion (XSA-326; XSA-416 for replies a
+ * guest never reads; XSA-349 was the receiving kernels' side of a watch event
+ * flood, not the daemon's). Whatever a guest does, the
  * daemon's memory stays bounded: it stops reading a guest that does not read
  * its replies (the outstanding quota), drops a guest's connection once the
  * watch events it does not read pass the output bound (domain-output-bytes
@@ -56,7 +57,7 @@ async function othersServed(): Promise<void> {
   await d0.write(`/tool/mem/${i}`, String(i));
 }
 
-test('XSA-326: replies a guest never reads: the outstanding quota stops reading it, memory stays bounded', async (t) => {
+test('XSA-326/XSA-416: replies a guest never reads: the outstanding quota stops reading it, memory stays bounded', async (t) => {
   const h = daemon();
   const r = await ring(71);
   // Replies of 2 KiB each: the node read back is as large as the node-size quota allows.
@@ -99,7 +100,7 @@ test('XSA-326: replies a guest never reads: the outstanding quota stops reading 
   assert.equal(r.error, ERROR_NONE);
 });
 
-test('XSA-326/XSA-349: watch events to a guest that never reads: the daemon drops its connection past the output bound and sets its ring error (ERROR_PROTO)', async (t) => {
+test('XSA-326: watch events to a guest that never reads: the daemon drops its connection past the output bound and sets its ring error (ERROR_PROTO)', async (t) => {
   const h = daemon();
   const r = await ring(72);
   const other = await ring(73); // a second watcher of its own node, reading everything
@@ -144,7 +145,7 @@ test('XSA-326/XSA-349: watch events to a guest that never reads: the daemon drop
   assert.equal(outcome(await r.request(Op.READ, z('name'))), 'guest-72');
 });
 
-test('XSA-326/XSA-349: a burst of writes to a node watched by a non-reading guest cannot outgrow the output bound within one turn', async (t) => {
+test('XSA-326: a burst of writes to a node watched by a non-reading guest cannot outgrow the output bound within one turn', async (t) => {
   // A daemon of its own: what this does to the RSS must not colour the other tests' measurements.
   const h = await startDaemon();
   const own = await dom0(h);

@@ -3,7 +3,8 @@
  * watchers allowed to read the changed node (XSA-115; nothing about a node's
  * existence leaks through watches, nor through transactions' commits); the
  * special watches @introduceDomain/@releaseDomain fire only for dom0 and for
- * domains dom0 gave read access (XSA-115); the root node cannot be written,
+ * domains dom0 gave read access (XSA-115); WATCH and UNWATCH ignore the
+ * transaction id (XSA-115); the root node cannot be written,
  * chmod'ed, listed or removed by guests (XSA-353).
  *
  * Event order is what makes "no event" observable without a timer: the
@@ -146,4 +147,27 @@ test('XSA-353: guests cannot write, chmod, list or remove the root node, in or o
   assert.deepEqual(await d0.directory('/'), before, 'the root is as it was');
   assert.deepEqual(await d0.getPerms('/'), [{ domid: 0, access: 'none' }]);
   await assertHealthy(daemon(), d0, 'perm-root');
+});
+
+test('XSA-115: WATCH and UNWATCH ignore the transaction id (a live one, one that never existed); the watch outlives the transaction', async () => {
+  const r = await ring(67);
+  const home = '/local/domain/67';
+  await d0.write(`${home}/data/w`, '');
+  await d0.write(`${home}/data/v`, '');
+  const txId = Number(outcome(await r.request(Op.TRANSACTION_START, z(''))));
+  assert.equal(outcome(await r.request(Op.WATCH, z('data/w', 'tw'), txId)), 'OK');
+  assert.equal(outcome(await r.request(Op.WATCH, z('data/v', 'tv'), 0xdead)), 'OK');
+  assert.equal(outcome(await r.request(Op.TRANSACTION_END, z('F'), txId)), 'OK');
+  // The watch set with the transaction's id is the connection's, not the transaction's.
+  await d0.write(`${home}/data/w`, 'after the abort');
+  const tw = (): string[] => r.events().filter((e) => e.token === 'tw').map((e) => e.path);
+  await waitFor(() => tw().length === 2 || undefined, { what: 'the event for the write after the abort' });
+  assert.deepEqual(tw(), ['data/w', 'data/w'], 'the initial event and the one for the write');
+  // UNWATCH with an id that never existed still removes the watch.
+  assert.equal(outcome(await r.request(Op.UNWATCH, z('data/w', 'tw'), 0xbeef)), 'OK');
+  await d0.write(`${home}/data/w`, 'unwatched');
+  await d0.write(`${home}/data/v`, 'sentinel');
+  await waitFor(() => r.events().filter((e) => e.token === 'tv').length === 2 || undefined, { what: 'the sentinel event' });
+  assert.equal(tw().length, 2, 'nothing after the UNWATCH');
+  await assertHealthy(daemon(), d0, 'perm-watch-tx');
 });

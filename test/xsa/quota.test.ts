@@ -6,6 +6,8 @@
  * (XSA-352: changing the owner is dom0's), or by writing into a cooperating
  * guest's tree and rebooting (XSA-419). Node sizes and the nodes one
  * transaction may touch are bounded (XSA-326: node-size, transaction-nodes).
+ * A node creation refused inside a transaction leaves nothing behind, neither
+ * nodes nor charges, however the transaction then commits (XSA-415).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -167,4 +169,60 @@ test('XSA-326: the transaction-nodes quota bounds the nodes one transaction may 
   assert.equal(await errCode(tx.read('data/none0')), 'ENOENT');
   await tx.abort();
   await assertHealthy(daemon(), d0, 'q-txnodes');
+});
+
+test('XSA-415: a node creation refused inside a transaction leaves nothing behind, whichever way the transaction commits', async () => {
+  // The C daemon built a missing path one node at a time; when a later node
+  // failed, the undo missed the transaction's copies, and committing anyway
+  // left nodes not linked to any parent (its fix fails the whole transaction).
+  // tsxenstored checks first and attaches the whole missing path at once, so a
+  // refused creation changes nothing and the transaction commits exactly its
+  // successful requests: by swap (nothing else changed), by graft (a change
+  // elsewhere in the tree) and by replay (a change inside the same directory).
+  const domid = 49;
+  const g = await guest(domid);
+  const home = `/local/domain/${domid}`;
+  await d0.write(`${home}/data/ro`, 'dom0 only');
+  await d0.setPerms(`${home}/data/ro`, ['n0', `r${domid}`]);
+  const base = (await usage(domid)).nodes;
+  const meanwhile = [
+    async () => undefined,
+    async () => d0.write('/tool/xsa415', 'elsewhere'),
+    async () => d0.write(`${home}/data/ro`, 'changed in the same directory'),
+  ];
+  for (const [r, change] of meanwhile.entries()) {
+    const quota = (await usage(domid)).nodes + 4;
+    await d0.setQuota('nodes', quota, domid);
+    const dir = `data/r${r}`;
+    const tx = await g.startTransaction();
+    await tx.write(`${dir}-ok`, 'x'); // room left: 3
+    assert.equal(await errCode(tx.write(`${dir}/a/b/c/d`, 'x')), 'ENOSPC', 'four new nodes, room for three');
+    assert.equal(await errCode(tx.mkdir(`${dir}/m/n/o`)), 'ENOSPC');
+    assert.equal(await errCode(tx.write('data/ro/x/y/z', 'x')), 'EACCES');
+    assert.equal(await errCode(tx.write(`${home}/${dir}/${'p'.repeat(2040)}/q`, 'x')), 'E2BIG', 'past path-max');
+    assert.equal(await tx.exists(dir), false, 'the transaction itself sees none of them');
+    // Nothing was charged for the refused creations: exactly three nodes still fit.
+    await tx.write(`${dir}/a/b`, 'x');
+    assert.equal(await errCode(tx.write(`${dir}-more`, 'x')), 'ENOSPC');
+    await change();
+    await tx.commit();
+
+    for (const gone of [`${dir}/a/b/c`, `${dir}/a/b/c/d`, `${dir}/m`, `${dir}/m/n/o`, 'data/ro/x', 'data/ro/x/y/z', `${dir}-more`]) {
+      assert.equal(await d0.exists(`${home}/${gone}`), false, `round ${r}: ${gone} must not exist`);
+    }
+    assert.equal(await d0.exists(`${home}/${dir}/${'p'.repeat(2040)}/q`), false);
+    assert.deepEqual(await d0.directory(`${home}/${dir}`), ['a']);
+    assert.deepEqual(await d0.directory(`${home}/${dir}/a/b`), []);
+    assert.deepEqual(await d0.directory(`${home}/data/ro`), []);
+    assert.equal((await usage(domid)).nodes, quota, `round ${r}: charged for exactly what exists`);
+    assert.equal(await errCode(g.write(`${dir}-extra`, 'x')), 'ENOSPC', 'and the quota is exactly full');
+    await assertHealthy(daemon(), d0, `q-415-${r}`);
+  }
+  // Removing what the transactions created brings the count back exactly.
+  for (const r of meanwhile.keys()) {
+    await g.rm(`data/r${r}`);
+    await g.rm(`data/r${r}-ok`);
+  }
+  assert.equal((await usage(domid)).nodes, base);
+  await assertHealthy(daemon(), d0, 'q-415');
 });
