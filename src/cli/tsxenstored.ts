@@ -20,6 +20,8 @@ import { checkLogFile, Logger, type Level } from '../server/log.js';
 import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
 import { listening, PathInUseError } from '../server/socket-path.js';
 import { packageVersion } from './version.js';
+import { Metrics } from '../server/metrics.js';
+import { MetricsServer, parseMetricsAddress } from '../server/metrics-http.js';
 import { DEFAULT_SIM_DIR } from '../sim/layout.js';
 import { SimXen } from '../sim/sim-xen.js';
 import { XenBackend, xenPresent } from '../xen/xen-backend.js';
@@ -55,6 +57,7 @@ const options: Record<string, Opt> = {
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
   'log-format': { type: 'string' },
+  'metrics-listen': { type: 'string' },
   verbose: { type: 'boolean', short: 'V' },
   help: { type: 'boolean', short: 'H' },
   version: { type: 'boolean' },
@@ -100,6 +103,8 @@ function usage(): string {
     '      --log-level LEVEL      error, warn, info (default) or debug',
     '      --log-file FILE        log to FILE instead of stderr (SIGHUP reopens it)',
     '      --log-format FORMAT    text (default) or json (one JSON object per line, pino\'s format)',
+    '      --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics: PORT (on',
+    '                             127.0.0.1), HOST:PORT, or a Unix socket path (off by default)',
     '  -V, --verbose              same as --log-level debug',
     '      --config FILE          read options from FILE: "key = value" lines, keys are the',
     '                             long options above and the limit names below (docs/config.md);',
@@ -347,6 +352,21 @@ async function main(): Promise<void> {
     }
   };
   if (lu === undefined) await firstSnapshot();
+  // Metrics (opt-in): up before the daemon is ready, so that a bad address stops the start.
+  let metricsServer: MetricsServer | undefined;
+  const metricsAt = v['metrics-listen'] as string | undefined;
+  if (metricsAt !== undefined) {
+    try {
+      const metrics = new Metrics(daemon, durable);
+      daemon.observer = metrics;
+      metricsServer = new MetricsServer(metrics, parseMetricsAddress(metricsAt));
+      await metricsServer.listen();
+      logger.info(`metrics at http://${metricsServer.describe()}/metrics`);
+    } catch (e) {
+      await daemon.closeBackend();
+      fail(`cannot serve metrics: ${(e as Error).message}`);
+    }
+  }
   // The pid file exists before the socket does: whoever waits for the socket can read it.
   const pidFile = v['pid-file'] as string | undefined;
   const removePidFile = (): void => {
@@ -365,7 +385,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info(`${sig}: shutting down`);
-    void Promise.all([transport.close(), daemon.closeBackend()]).then(async () => {
+    void Promise.all([transport.close(), daemon.closeBackend(), metricsServer?.close()]).then(async () => {
       removePidFile();
       await logger.flush();
       process.exit(0);

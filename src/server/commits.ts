@@ -21,6 +21,8 @@ import type { Connection } from './connection.js';
 import type { Logger } from './log.js';
 
 export interface CommitStats {
+  /** TRANSACTION_START answered. */
+  started: number;
   commits: { 'read-only': number; swap: number; coalesce: number; replay: number };
   conflicts: number;
 }
@@ -53,6 +55,7 @@ export class Commits {
       maxLogBytes: h.settings['transaction-log-bytes'],
     });
     t.startRev = h.history.head;
+    h.stats.started++;
     return t;
   }
 

@@ -35,7 +35,7 @@ import { Durability } from './durability.js';
 import { ConflictCredit } from './fairness.js';
 import { FlowControl } from './flow.js';
 import { Logger } from './log.js';
-import { Requests } from './requests.js';
+import { Requests, type RequestObserver } from './requests.js';
 import type { Request } from './request.js';
 import { RingConnection } from './ring-connection.js';
 import type { Services } from './services.js';
@@ -70,9 +70,11 @@ export class Daemon implements Services {
   readonly conflict: ConflictMode;
   readonly keepOrphans: boolean;
   readonly logger: Logger;
-  readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, swap: 0, coalesce: 0, replay: 0 }, conflicts: 0, droppedConnections: 0 };
+  readonly stats: Stats = { requests: 0, started: 0, commits: { 'read-only': 0, swap: 0, coalesce: 0, replay: 0 }, conflicts: 0, droppedConnections: 0 };
   /** CONTROL log on|off: one log line per request. */
   requestLog = false;
+  /** Metrics (--metrics-listen): told of every request and its time. */
+  observer: RequestObserver | undefined;
   /** A live update is handing everything over: guests' kicks are ignored meanwhile. */
   frozen = false;
   /** CONTROL live-update, when the daemon runs from the command line (see live-update.ts). */
@@ -107,6 +109,9 @@ export class Daemon implements Services {
       logger: this.logger,
       get requestLog() {
         return daemon.requestLog;
+      },
+      get observer() {
+        return daemon.observer;
       },
       quota: (domid, name) => this.quota(domid, name),
       markDirty: (c) => this.dirty.add(c),

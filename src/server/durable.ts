@@ -156,14 +156,19 @@ export class DurableLog {
     this.pendingBytes += HEAD + payload.length;
   }
 
+  /** Told how long each sync (write + fsync) took, in seconds (metrics). */
+  onSync: ((seconds: number) => void) | undefined;
+
   /** Writes and fsyncs everything queued; throws (e.g. ENOSPC) with nothing acknowledged. */
   sync(): void {
     if (this.pendingBytes === 0) return;
     const buf = Buffer.concat(this.pending, this.pendingBytes);
     try {
+      const start = this.onSync === undefined ? 0n : process.hrtime.bigint();
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
       fsyncSync(this.fd);
+      this.onSync?.(Number(process.hrtime.bigint() - start) / 1e9);
     } catch (e) {
       // Cut whatever part made it, so the log ends on a whole entry.
       try {

@@ -37,6 +37,13 @@ export interface RequestsHost {
   announce(changes: readonly Change[]): void;
   /** A deferred reply was queued: read `conn` again and send what it has. */
   resume(conn: Connection): void;
+  /** Told of every request and the time it took (metrics); undefined: nothing is timed. */
+  readonly observer: RequestObserver | undefined;
+}
+
+/** Sees each request once it is served: its type and the seconds the daemon spent on it. */
+export interface RequestObserver {
+  request(type: number, seconds: number): void;
 }
 
 /** A Request as handlers see it (a class, so that defer() costs no closure per request). */
@@ -99,6 +106,14 @@ export class Requests {
 
   /** Runs one request: dispatch, privilege and transaction rules, the reply, history, durability, watch events. */
   process(conn: Connection, frame: Frame): void {
+    const observer = this.host.observer;
+    if (observer === undefined) return this.serve(conn, frame);
+    const start = process.hrtime.bigint();
+    this.serve(conn, frame);
+    observer.request(frame.type, Number(process.hrtime.bigint() - start) / 1e9);
+  }
+
+  private serve(conn: Connection, frame: Frame): void {
     this.host.stats.requests++;
     this.host.markDirty(conn);
     const before = this.host.store.root;

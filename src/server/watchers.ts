@@ -27,6 +27,8 @@ const LIVE = (w: ConnWatch): boolean => !w.owner.closed;
 
 export class Watchers {
   readonly index = new WatchIndex<ConnWatch>();
+  /** Events queued to their connections, and events dropped (over the payload limit, or a backlog past its bound). */
+  readonly events = { sent: 0, dropped: 0 };
   private readonly specialPerms = new Map<string, Perms>();
 
   constructor(private readonly host: WatchersHost) {}
@@ -81,11 +83,18 @@ export class Watchers {
   }
 
   private queue(conn: Connection, path: string, token: string): void {
-    if (Buffer.byteLength(path, 'latin1') + Buffer.byteLength(token, 'latin1') + 2 > PAYLOAD_MAX) return;
+    if (Buffer.byteLength(path, 'latin1') + Buffer.byteLength(token, 'latin1') + 2 > PAYLOAD_MAX) {
+      this.events.dropped++;
+      return;
+    }
     const s = this.host.settings;
     const hard = conn.caller.privileged ? s['connection-hard-bytes'] : s['domain-output-bytes'];
     this.host.markDirty(conn);
-    if (conn.queuedBytes > hard) return;
+    if (conn.queuedBytes > hard) {
+      this.events.dropped++;
+      return;
+    }
+    this.events.sent++;
     conn.event(path, token);
   }
 }

@@ -25,7 +25,7 @@ import { B, ctxOf, DOM0, guest, P } from '../support/fixtures.js';
 
 function setup(rerun?: CommitHost['rerun']): { c: Commits; store: Store; stats: CommitStats; charged: number[]; announced: Change[][]; history: History; quotas: Map<QuotaName, number> } {
   const store = new Store(emptyRoot());
-  const stats: CommitStats = { commits: { 'read-only': 0, swap: 0, coalesce: 0, replay: 0 }, conflicts: 0 };
+  const stats: CommitStats = { started: 0, commits: { 'read-only': 0, swap: 0, coalesce: 0, replay: 0 }, conflicts: 0 };
   const charged: number[] = [];
   const announced: Change[][] = [];
   const history = new History(100, store.root, 0);
