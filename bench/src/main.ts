@@ -4,7 +4,8 @@
  * table, writes the JSON and the SVG chart. `--compare A.json B.json ...`
  * prints the runs side by side instead.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { anchorTable, compareTable, columns } from './compare.js';
 import { BenchEnv, type Scenario } from './env.js';
 import { makeMeta, readResults, writeResults, type BenchResults } from './json.js';
@@ -30,6 +31,7 @@ function compare(files: readonly string[], opts: Options): void {
   if (files.length === 0) throw new Error('--compare needs JSON files');
   const all = files.map(readResults);
   process.stdout.write(`${anchorTable(all)}\n${compareTable(all)}`);
+  mkdirSync(dirname(opts.svg), { recursive: true });
   writeFileSync(opts.svg, renderChart(columns(all), 'XenStore daemons compared', all.map((r) => `${r.meta.label} (${r.meta.createdAt.slice(0, 10)})`).join(' vs ')));
   process.stderr.write(`bench: wrote ${opts.svg}\n`);
 }
@@ -88,6 +90,8 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
   process.stdout.write(table);
   for (const f of results.failures) process.stdout.write(`FAILED ${f.scenario}: ${f.error}\n`);
   if (opts.table !== undefined) writeFileSync(opts.table, table + results.failures.map((f) => `FAILED ${f.scenario}: ${f.error}\n`).join(''));
+  mkdirSync(dirname(opts.json), { recursive: true });
+  mkdirSync(dirname(opts.svg), { recursive: true });
   writeResults(opts.json, results);
   writeFileSync(opts.svg, renderChart([{ label: results.meta.label, rows: results.rows }], `tsxenstored bench: ${results.meta.label}`, `${results.meta.host.cpus} x ${results.meta.host.cpuModel}, ${results.meta.createdAt}`));
   process.stderr.write(`bench: wrote ${opts.json} and ${opts.svg}\n`);

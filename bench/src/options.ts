@@ -2,6 +2,7 @@
  * The bench command line and the sizes of each scenario (--quick: seconds
  * for the test suite; default: the README run, a few minutes in all).
  */
+import { join } from 'node:path';
 import { HOST_CPUS } from './target.js';
 import { parseArgs } from 'node:util';
 
@@ -128,8 +129,10 @@ latency (p50/p99/max), EAGAIN rates, and the daemon's CPU and peak RSS.
   --wait-quiet SECONDS before each step, wait up to SECONDS until other processes
                        use less than 10% of a CPU (shared machines; default 0: no wait)
   --no-pin             do not pin the daemon to the last CPU and the generator to the others
-  --json FILE          every figure as JSON (default bench-results.json)
-  --svg FILE           chart (default bench-chart.svg)
+  --out DIR            where the JSON and chart go by default (default bench/out,
+                       which git ignores; created if missing)
+  --json FILE          every figure as JSON (default OUT/bench-results.json)
+  --svg FILE           chart (default OUT/bench-chart.svg)
   --table FILE         also write the text table to FILE
   --compare            compare the JSON files given as arguments (no run)
   -h, --help           this text
@@ -165,6 +168,7 @@ export function parseOptions(argv: readonly string[]): Options {
       'wait-quiet': { type: 'string' },
       json: { type: 'string' },
       svg: { type: 'string' },
+      out: { type: 'string' },
       table: { type: 'string' },
       compare: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -201,8 +205,8 @@ export function parseOptions(argv: readonly string[]): Options {
     quick,
     scenarios,
     sizes,
-    json: values.json ?? 'bench-results.json',
-    svg: values.svg ?? 'bench-chart.svg',
+    json: values.json ?? join(values.out ?? join('bench', 'out'), 'bench-results.json'),
+    svg: values.svg ?? join(values.out ?? join('bench', 'out'), 'bench-chart.svg'),
     table: values.table,
     workers: Math.floor(workers),
     pin: values['no-pin'] !== true,

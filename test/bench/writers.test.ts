@@ -167,8 +167,8 @@ describe('options', () => {
   it('takes durations in seconds and defaults the outputs', () => {
     const o = parseOptions(['--duration', '2.5']);
     assert.equal(o.sizes.durationMs, 2500);
-    assert.equal(o.json, 'bench-results.json');
-    assert.equal(o.svg, 'bench-chart.svg');
+    assert.equal(o.json, 'bench/out/bench-results.json', 'outputs default to a git-ignored folder, not the repository root');
+    assert.equal(o.svg, 'bench/out/bench-chart.svg');
     assert.throws(() => parseOptions(['--duration', '0']), /positive/);
   });
 
