@@ -20,10 +20,11 @@ T0=$(up)
 # start-stop-daemon) with XENSTORED naming tsxenstored in /etc/default/xen. The script
 # expects the daemon to fork once ready, write the pid file it names, and answer
 # `xenstore-read -s /`; it then runs xen-init-dom0 and xenconsoled. A low node quota,
-# so that the quota check below needs a hundred writes, not a thousand.
+# so that the quota check below needs a hundred writes, not a thousand. JSON logs and
+# the metrics endpoint, as an admin would run it.
 cat >/etc/default/xen <<EOF2
 XENSTORED=$XSD
-XENSTORED_ARGS="--fork --entry-nb 100 --log-file $XSLOG"
+XENSTORED_ARGS="--fork --entry-nb 100 --log-file $XSLOG --log-format json --metrics-listen /run/tsxs-metrics.sock"
 XENCONSOLED_ARGS="--log=guest --log-dir=/var/log/xen/console"
 EOF2
 log "/etc/init.d/xen start, with XENSTORED=$XSD"
@@ -56,6 +57,11 @@ check "the daemon lives on" kill -0 "$XSPID"
 second=$(timeout 60 node "$LABDIR/../dist/src/cli/tsxenstored.js" --socket /tmp/second.sock 2>&1; echo "exit $?")
 expect "a second xenstored on the host says why and exits 2" "*VIRQ_DOM_EXC*exit 2" "$(echo $second)"
 expect "the first still serves" Domain-0 "$(xenstore-read /local/domain/0/name 2>&1)"
+# logrotate: SIGHUP reopens the log file and kills nothing.
+mv "$XSLOG" "$XSLOG.1"
+kill -HUP "$XSPID"
+check "SIGHUP: the daemon reopened its log file" eventually 30 grep -q "SIGHUP: log file reopened" "$XSLOG"
+expect "SIGHUP: the store is intact" via-xenbus "$(xenstore-read /tool/lab/kernel 2>&1)"
 release_log /tmp/release.log
 xenstore-watch @introduceDomain >/tmp/introduce.log 2>&1 &
 eventually 30 test -s /tmp/introduce.log   # fires once when set
@@ -98,6 +104,9 @@ expect "the node quota stops labA (quota 100, some nodes already its own)" "made
 expect "the daemon lives on: labA is still served" "ok world-$A" "$(cmd $A read data/hello)"
 expect "labA frees its nodes" ok "$(cmd $A rm data/many)"
 check "the daemon is alive" kill -0 "$XSPID"
+# The metrics of a real host: dom0's kernel xenbus and the two guests are ring connections.
+expect "metrics: dom0's kernel and two guests on rings" 3 "$(metric 'tsxenstored_connections{kind="ring"}')"
+expect "metrics: three domains introduced" 3 "$(metric tsxenstored_domains)"
 expect "labB floods (3 writers, 4 s)" "flooded *" "$(cmd $B flood 3 4)"
 expect "labA is served after labB's flood" "ok world-$A" "$(cmd $A read data/hello)"
 
@@ -127,5 +136,8 @@ relay labC
 xl destroy labC
 expect "the daemon's own consistency check" OK "$(xenstore-control check 2>&1)"
 check "the daemon is alive at the end" kill -0 "$XSPID"
+check "every log line is a JSON object" node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").trimEnd().split("\n");
+  for (const l of lines) { const o = JSON.parse(l); if (typeof o.msg !== "string" || typeof o.level !== "string") process.exit(1); }' "$XSLOG"
 log "scenario took $(echo "$(up) - $T0" | bc)s of dom0 time"
 finish

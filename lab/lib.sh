@@ -132,3 +132,12 @@ destroyed() {
   check "@releaseDomain fired for $name$why" eventually 30 bash -c "test \$(wc -l <$rl) -gt $r"
   expect_eventually "the daemon forgot $name" "0 0" 30 usage_of "$d"
 }
+
+# The value of one sample of tsxenstored's metrics (GET /metrics on its Unix socket).
+metric() {
+  timeout 20 node -e '
+    require("http").get({ socketPath: "/run/tsxs-metrics.sock", path: "/metrics" }, (r) => {
+      let b = ""; r.on("data", (d) => (b += d));
+      r.on("end", () => { const l = b.split("\n").find((x) => x.startsWith(process.argv[1] + " ")); console.log(l ? l.split(" ")[1] : "missing"); });
+    }).on("error", (e) => console.log(e.message));' "$1" 2>&1
+}

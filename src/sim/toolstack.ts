@@ -35,15 +35,15 @@ export class ToolstackError extends Error {
 /**
  * Creates domain `domid`'s page, home and introduction. Returns its
  * descriptor. Refuses dom0 (its home is the host's) and a guest that exists
- * (introduced, or with a descriptor in `dir`) unless `replace`.
+ * (the daemon has it introduced) unless `replace`.
  */
 export async function createGuest(dom0: XenStoreClient, opts: CreateGuestOptions): Promise<GuestDescriptor> {
   const { domid, dir } = opts;
   if (!Number.isInteger(domid) || domid < 1 || domid >= DOMID_FIRST_RESERVED) {
     throw new ToolstackError(domid === 0 ? 'domain 0 is the control domain, not a guest: its home is never rewritten' : `domain ids of guests are 1 to ${DOMID_FIRST_RESERVED - 1}, not ${domid}`);
   }
-  const exists = existsSync(descriptorPath(dir, domid)) || (await dom0.isDomainIntroduced(domid));
-  if (exists) {
+  // A guest exists while the daemon has it introduced (a released one's leftover files do not count).
+  if (await dom0.isDomainIntroduced(domid)) {
     if (opts.replace !== true) throw new ToolstackError(`domain ${domid} exists (destroy it first, or pass --replace)`);
     await destroyGuest(dom0, { domid, dir, release: true });
   }

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/client/client.js';
@@ -207,4 +208,30 @@ test('a log file that cannot be opened refuses the start with the reason', async
   const r = await run(process.execPath, [daemonScript(), '--log-file', '/nonexistent/dir/log', '--socket', join(tmpdir(), 'tsxs-never.sock')], { timeoutMs: 30_000 });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /cannot open the log file: ENOENT/);
+});
+
+test('a log file on a full disk (/dev/full) loses log lines, counted in the metrics, never requests', { skip: existsSync('/dev/full') ? false : 'no /dev/full' }, async () => {
+  const dir = tempDir();
+  const metrics = join(dir, 'metrics.sock');
+  const d = await startDaemon({ args: ['--log-file', '/dev/full', '--metrics-listen', metrics] });
+  try {
+    const xs = await connect({ path: d.socket });
+    assert.equal(await xs.control('log', 'on'), 'OK');
+    for (let i = 0; i < 50; i++) await xs.write(`/full/k${i}`, String(i));
+    assert.equal((await xs.read('/full/k49')).toString(), '49');
+    assert.equal(await xs.control('check'), 'OK');
+    const text = await new Promise<string>((resolve, reject) => {
+      httpGet({ socketPath: metrics, path: '/metrics' }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => (b += c.toString()));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    const dropped = Number(/^tsxenstored_log_lines_dropped_total (\d+)$/m.exec(text)?.[1]);
+    assert.ok(dropped >= 50, `log lines dropped: ${dropped}`);
+    xs.close();
+  } finally {
+    await d.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -58,7 +58,11 @@ async function observe(d: DaemonHandle): Promise<Observed> {
       introduced[id] = await xs.isDomainIntroduced(id);
       features[id] = await xs.getFeatures(id).then(String, async (e: unknown) => `error ${await errCode(Promise.reject(e))}`);
       // Node usage only: watches and transactions belong to connections, which a cold restart drops.
-      usage[id] = (await xs.control('quota', String(id))).split('\n').find((l) => l.startsWith('nodes')) ?? '';
+      // (A domain that is not introduced answers ENOENT, as in the C daemon.)
+      usage[id] = await xs.control('quota', String(id)).then(
+        (r) => r.split('\n').find((l) => l.startsWith('nodes')) ?? '',
+        async (e: unknown) => `error ${await errCode(Promise.reject(e))}`,
+      );
     }
     return { ls: ls.stdout.toString('latin1'), quotas, introduced, features, usage };
   } finally {
