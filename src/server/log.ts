@@ -10,6 +10,10 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { pino, type Logger as Pino } from 'pino';
+import sonicBoom from 'sonic-boom';
+
+// A CommonJS module whose default export is the class; its .SonicBoom is the same class, typed.
+const { SonicBoom } = sonicBoom;
 
 export type Level = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -20,7 +24,7 @@ const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 /** Bytes a file destination may hold while the disk lags; beyond it lines are dropped. */
 export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
 
-type Destination = ReturnType<typeof pino.destination>;
+type Destination = InstanceType<typeof SonicBoom>;
 
 /** Checks that `file` can be opened for appending (so a bad path is an error now, not a lost log later). */
 export function checkLogFile(file: string): void {
@@ -70,10 +74,13 @@ export class Logger {
 
   private open(): void {
     const file = this.fileValue;
+    // SonicBoom itself, not pino.destination(): the latter also flushes synchronously
+    // at process exit, which never ends when the disk is full. Exits flush with a
+    // bound instead (flush()).
     this.dest =
       file === undefined
-        ? pino.destination({ fd: 2, sync: true })
-        : pino.destination({ dest: file, sync: false, append: true, mkdir: false, maxLength: LOG_BUFFER_BYTES });
+        ? new SonicBoom({ fd: 2, sync: true })
+        : new SonicBoom({ dest: file, sync: false, append: true, mkdir: false, maxLength: LOG_BUFFER_BYTES });
     // One write is one line.
     this.dest.on('drop', () => {
       this.dropped++;
@@ -125,15 +132,23 @@ export class Logger {
     }
   }
 
-  /** Resolves once every buffered line has reached the kernel. */
-  flush(): Promise<void> {
+  /**
+   * Resolves once every buffered line has reached the kernel, or after
+   * `timeoutMs` (a full or failed disk must not keep the daemon from exiting).
+   */
+  flush(timeoutMs = 2000): Promise<void> {
     const dest = this.dest;
     if (this.fileValue === undefined) return Promise.resolve();
     return new Promise((resolve) => {
-      try {
-        dest.flush(() => resolve());
-      } catch {
+      const timer = setTimeout(resolve, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
         resolve();
+      };
+      try {
+        dest.flush(done);
+      } catch {
+        done();
       }
     });
   }
