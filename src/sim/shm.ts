@@ -14,13 +14,21 @@ interface Addon {
 
 let addon: Addon | undefined;
 
+/** The addon was never built (a package installed with --ignore-scripts, or no compiler). */
+export class AddonMissingError extends Error {
+  constructor(readonly file: string, readonly buildScript: string) {
+    super(`the shared-memory addon is not built (${file}); build it with: node ${buildScript} (needs g++, make, python3)`);
+    this.name = 'AddonMissingError';
+  }
+}
+
 function load(): Addon {
   if (addon !== undefined) return addon;
   // dist/src/sim/shm.js or src/sim/shm.ts -> <root>/native/build/Release/xsshm.node
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5 && !existsSync(join(dir, 'native')); i++) dir = dirname(dir);
   const file = join(dir, 'native', 'build', 'Release', 'xsshm.node');
-  if (!existsSync(file)) throw new Error(`the shared-memory addon is not built (${file}); run: npm run build`);
+  if (!existsSync(file)) throw new AddonMissingError(file, join(dir, 'scripts', 'build-native.mjs'));
   addon = createRequire(import.meta.url)(file) as Addon;
   return addon;
 }
