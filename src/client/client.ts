@@ -167,7 +167,9 @@ export class XenStoreClient extends Operations implements AsyncDisposable {
     }
     const req = found.entry;
     if (f.type !== Op.ERROR && f.type !== req.type) {
-      this.fail(new XenStoreError('EPROTO', opName(req.type), req.path, `answered with a ${opName(f.type)} reply`));
+      const e = new XenStoreError('EPROTO', opName(req.type), req.path, `answered with a ${opName(f.type)} reply`);
+      if (found.kind === 'waiting') found.entry.reject(e); // taken from the table: fail() no longer sees it
+      this.fail(e);
       return;
     }
     if (found.kind === 'late') this.undoLate(req, f);
