@@ -1,32 +1,21 @@
 /**
- * XenStoreClient: many requests in flight on one connection, matched by
- * req_id; transactions retried until a deadline; watches as async
- * iterables; 'close' and 'error' events; every failure a XenStoreError.
+ * XenStoreClient: the calls a program makes on a connection (connection.ts):
+ * transactions retried until a deadline, watches as async iterables, the
+ * domain, control, feature and quota calls; and connect().
  */
-import { EventEmitter } from 'node:events';
-import { FrameDecoder, FrameTooLongError, type Frame } from '../protocol/decoder.js';
-import { encodeFrame } from '../protocol/encoder.js';
-import { PAYLOAD_MAX } from '../protocol/limits.js';
-import { Op, opName } from '../protocol/op.js';
-import { defaultSocketPath, type ByteChannel } from './channel.js';
+import { Op } from '../protocol/op.js';
+import { defaultSocketPath, openSocket, type ByteChannel } from './channel.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, openWithRetry } from './connect.js';
-import { XenStoreError, toErrorCode } from './errors.js';
-import { Operations, replyString, splitStrings, type Value } from './operations.js';
-import { RequestTable, type RequestOptions, type SentRequest } from './requests.js';
+import { Connection, type ClientOptions } from './connection.js';
+import { XenStoreError } from './errors.js';
+import { replyString } from './operations.js';
+import type { RequestOptions } from './requests.js';
 import { runTransaction, type TransactionOptions } from './retry.js';
 import { Transaction } from './transaction.js';
 import { checkCount, checkDomid, checkWatchPath } from './validate.js';
 import { WatchStream } from './watch-stream.js';
 
-/** Options of a connection, whatever carries it. */
-export interface ClientOptions {
-  /** Requests allowed in flight at once (abandoned ones count until answered); more are rejected with EBUSY (default 4096). */
-  readonly maxInFlight?: number;
-  /** Events a watch buffers for a slow consumer before failing with EOVERFLOW (default 1024). */
-  readonly watchBuffer?: number;
-  /** The timeoutMs of every request that sets none (default: none). */
-  readonly requestTimeoutMs?: number;
-}
+export type { ClientEvents, ClientOptions } from './connection.js';
 
 export interface ConnectOptions extends ClientOptions {
   /** Socket path (default: $XENSTORED_PATH, else /var/run/xenstored/socket). */
@@ -40,6 +29,16 @@ export interface ConnectOptions extends ClientOptions {
   readonly connectTimeoutMs?: number;
   /** Cancels connecting: rejects with an AbortError. */
   readonly signal?: AbortSignal;
+  /**
+   * Opt-in (default false; socket connections only): when the connection is
+   * lost, keep the client and connect again (retrying until close()), then
+   * register every open watch again. Requests in flight when the connection
+   * dropped, or made before it is back, reject with ECONNRESET: whether the
+   * daemon acted on them is unknown, so they are not replayed. Open
+   * transactions are lost with the connection. See 'reconnecting' and
+   * 'reconnect' in ClientEvents.
+   */
+  readonly reconnect?: boolean;
 }
 
 export interface WatchOptions {
@@ -56,177 +55,17 @@ export interface WatchOptions {
   readonly timeoutMs?: number;
 }
 
-/** The client's events and their arguments. */
-export interface ClientEvents {
-  /**
-   * The connection ended, for whatever reason (once). The error says why:
-   * ECLOSED after close(), ECONNRESET if the daemon went away, EPROTO if it
-   * broke the protocol.
-   */
-  close: [error: XenStoreError];
-  /**
-   * The connection failed (daemon gone, protocol broken), just before
-   * 'close'. Emitted only if someone listens, so an unhandled 'error' never
-   * crashes the process: the pending requests reject anyway.
-   */
-  error: [error: XenStoreError];
-}
-
-const ZERO = Buffer.from([0]);
-const noop = (): void => undefined;
-
-export class XenStoreClient extends Operations implements AsyncDisposable {
-  private readonly decoder = new FrameDecoder();
-  private readonly requests: RequestTable;
-  private readonly streams = new Map<string, WatchStream>();
-  private readonly events = new EventEmitter();
+export class XenStoreClient extends Connection implements AsyncDisposable {
   private nextToken = 1;
-  private closedError: XenStoreError | undefined;
   private readonly watchBuffer: number;
-  private readonly requestTimeoutMs: number | undefined;
-
-  /** Wraps an open byte channel; most callers want connect() instead. */
-  constructor(
-    private readonly channel: ByteChannel,
-    opts: ClientOptions = {},
-  ) {
-    super((type, txId, args, path, raw, ro) => this.request(type, txId, args, path, raw, ro), 0);
-    this.requests = new RequestTable(opts.maxInFlight ?? 4096);
-    this.watchBuffer = opts.watchBuffer ?? 1024;
-    this.requestTimeoutMs = opts.requestTimeoutMs;
-    channel.start(
-      (chunk) => this.onData(chunk),
-      (err) => this.onClose(err),
-    );
-  }
-
-  /** Requests sent and not yet answered (including those the caller gave up on). */
-  get inFlight(): number {
-    return this.requests.size;
-  }
-
-  /** True once the connection has ended (closed, failed, or lost). */
-  get closed(): boolean {
-    return this.closedError !== undefined;
-  }
-
-  on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this {
-    this.events.on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  once<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this {
-    this.events.once(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  off<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this {
-    this.events.off(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  private request(type: number, txId: number, args: readonly Value[], path: string | undefined, raw?: Uint8Array, opts: RequestOptions = {}): Promise<Buffer> {
-    if (this.closedError !== undefined) return Promise.reject(new XenStoreError(this.closedError.code, opName(type), path, 'connection closed'));
-    const parts: Buffer[] = [];
-    for (const a of args) parts.push(typeof a === 'string' ? Buffer.from(a, 'utf8') : Buffer.from(a), ZERO);
-    if (raw !== undefined) parts.push(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
-    const payload = Buffer.concat(parts);
-    if (payload.length > PAYLOAD_MAX) {
-      return Promise.reject(new XenStoreError('E2BIG', opName(type), path, `request of ${payload.length} bytes; the protocol allows ${PAYLOAD_MAX}`));
-    }
-    const withDefault = opts.timeoutMs === undefined && this.requestTimeoutMs !== undefined ? { ...opts, timeoutMs: this.requestTimeoutMs } : opts;
-    return this.requests.add({ type, path, args }, withDefault, (reqId) => this.channel.write(encodeFrame(type, reqId, txId, payload)));
-  }
-
-  private onData(chunk: Buffer): void {
-    this.decoder.feed(chunk);
-    while (this.closedError === undefined) {
-      let f: Frame | undefined;
-      try {
-        f = this.decoder.next();
-      } catch (e) {
-        if (!(e instanceof FrameTooLongError)) throw e;
-        this.fail(new XenStoreError('EPROTO', 'RECEIVE', undefined, e.message));
-        return;
-      }
-      if (f === undefined) return;
-      this.onFrame(f);
-    }
-  }
-
-  private onFrame(f: Frame): void {
-    if (f.type === Op.WATCH_EVENT) {
-      const [path, token] = splitStrings(f.payload);
-      if (path !== undefined && token !== undefined) this.streams.get(token)?.push({ path, token });
-      return;
-    }
-    const found = this.requests.take(f.reqId);
-    if (found.kind === 'unknown') {
-      this.fail(new XenStoreError('EPROTO', 'RECEIVE', undefined, `a ${opName(f.type)} reply with req_id ${f.reqId}, which no request has`));
-      return;
-    }
-    const req = found.entry;
-    if (f.type !== Op.ERROR && f.type !== req.type) {
-      const e = new XenStoreError('EPROTO', opName(req.type), req.path, `answered with a ${opName(f.type)} reply`);
-      if (found.kind === 'waiting') found.entry.reject(e); // taken from the table: fail() no longer sees it
-      this.fail(e);
-      return;
-    }
-    if (found.kind === 'late') this.undoLate(req, f);
-    else if (f.type === Op.ERROR) {
-      const wire = replyString(f.payload);
-      const code = toErrorCode(wire);
-      found.entry.reject(new XenStoreError(code, opName(req.type), req.path, code === 'EUNKNOWN' ? `the daemon answered ${JSON.stringify(wire.slice(0, 64))}` : undefined));
-    } else found.entry.resolve(Buffer.from(f.payload));
-  }
 
   /**
-   * A reply to a request the caller gave up on. Most need nothing; a
-   * transaction or a watch that was set up after all is undone, so that
-   * giving up leaks nothing in the daemon.
+   * Wraps an open byte channel; most callers want connect() instead.
+   * @param reopen opens a new channel after the connection is lost (the reconnect mode).
    */
-  private undoLate(req: SentRequest, f: Frame): void {
-    if (f.type === Op.TRANSACTION_START) {
-      const id = Number(replyString(f.payload));
-      if (Number.isInteger(id) && id > 0) this.request(Op.TRANSACTION_END, id, ['F'], undefined, undefined, {}).catch(noop);
-    } else if (f.type === Op.WATCH) {
-      const [path, token] = req.args;
-      if (typeof path === 'string' && typeof token === 'string' && !this.streams.has(token)) {
-        this.request(Op.UNWATCH, 0, [path, token], path, undefined, {}).catch(noop);
-      }
-    }
-  }
-
-  private onClose(err?: Error): void {
-    this.fail(new XenStoreError('ECONNRESET', 'CONNECTION', undefined, err?.message ?? 'the daemon closed the connection', { cause: err }));
-  }
-
-  /** The connection failed: end it, tell whoever listens, then reject everything. */
-  private fail(e: XenStoreError): void {
-    if (this.closedError !== undefined) return;
-    if (this.events.listenerCount('error') > 0) this.events.emit('error', e);
-    this.shutdown(e);
-    this.channel.close();
-  }
-
-  private shutdown(e: XenStoreError): void {
-    if (this.closedError !== undefined) return;
-    this.closedError = e;
-    this.requests.failAll((r) => new XenStoreError(e.code, opName(r.type), r.path, e.message));
-    for (const s of this.streams.values()) s.fail(e);
-    this.streams.clear();
-    this.events.emit('close', e);
-  }
-
-  /** Closes the connection; requests still in flight are rejected with ECLOSED. */
-  close(): void {
-    this.shutdown(new XenStoreError('ECLOSED', 'CLOSE', undefined, 'closed by the client'));
-    this.channel.close();
-  }
-
-  /** close(), for `await using`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  constructor(channel: ByteChannel, opts: ClientOptions = {}, reopen?: (signal: AbortSignal) => Promise<ByteChannel>) {
+    super(channel, opts, reopen);
+    this.watchBuffer = opts.watchBuffer ?? 1024;
   }
 
   // ---- transactions ------------------------------------------------------
@@ -258,20 +97,21 @@ export class XenStoreClient extends Operations implements AsyncDisposable {
     checkWatchPath('WATCH', path);
     if (opts.depth !== undefined) checkCount('WATCH', 'depth', opts.depth);
     const token = opts.token ?? `tsxs:${this.nextToken++}`;
-    if (this.streams.has(token)) throw new XenStoreError('EEXIST', 'WATCH', path, `token ${token} already in use`);
+    if (this.watches.has(token)) throw new XenStoreError('EEXIST', 'WATCH', path, `token ${token} already in use`);
     const args = opts.depth === undefined ? [path, token] : [path, token, String(opts.depth)];
     const { signal } = opts;
     const onAbort = (): void => stream.cancel(new XenStoreError('ECANCELED', 'WATCH', path, 'aborted', { cause: signal?.reason, name: 'AbortError' }));
     const stream = new WatchStream(path, token, this.watchBuffer, async () => {
       signal?.removeEventListener('abort', onAbort);
-      this.streams.delete(token);
-      if (this.closedError === undefined) await this.call(Op.UNWATCH, 0, [path, token], path, undefined, {});
+      if (this.watches.get(token)?.stream !== stream) return; // ended with the connection
+      this.watches.delete(token);
+      if (!this.closed) await this.call(Op.UNWATCH, 0, [path, token], path, undefined, {});
     });
-    this.streams.set(token, stream);
+    this.watches.set(token, { stream, args });
     try {
       await this.call(Op.WATCH, 0, args, path, undefined, { signal, timeoutMs: opts.timeoutMs });
     } catch (e) {
-      this.streams.delete(token);
+      this.watches.delete(token);
       throw e;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -356,6 +196,13 @@ export class XenStoreClient extends Operations implements AsyncDisposable {
 
 /** Connects to a XenStore daemon (retrying ECONNREFUSED and EAGAIN until connectTimeoutMs). */
 export async function connect(opts: ConnectOptions = {}): Promise<XenStoreClient> {
-  const channel = opts.channel ?? (await openWithRetry(opts.path ?? defaultSocketPath(), opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, opts.signal));
-  return new XenStoreClient(channel, opts);
+  if (opts.channel !== undefined) {
+    if (opts.reconnect === true) throw new XenStoreError('EINVAL', 'CONNECT', undefined, 'reconnect needs a socket path, not a channel');
+    return new XenStoreClient(opts.channel, opts);
+  }
+  const path = opts.path ?? defaultSocketPath();
+  const timeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const channel = await openWithRetry(path, timeoutMs, opts.signal);
+  const reopen = opts.reconnect === true ? (signal: AbortSignal) => openSocket(path, timeoutMs, signal) : undefined;
+  return new XenStoreClient(channel, opts, reopen);
 }

@@ -1,7 +1,8 @@
 /**
- * What the package ships (`npm pack --dry-run`): the daemon, the client and
- * the native sources, the client's CommonJS build, and no benchmark code (bench/ is a tool of the
- * repository); the client entry of the exports map is in it.
+ * What the package ships (`npm pack --dry-run`): the daemon, the client
+ * (ESM and its CommonJS build) and the native sources, and no benchmark code
+ * (bench/ is a tool of the repository); the client entry of the exports map
+ * is in it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
