@@ -92,7 +92,7 @@ export class XenStoreClient extends Connection implements AsyncDisposable {
 
   // ---- watches -------------------------------------------------------------
 
-  /** Watches `path` (or @introduceDomain / @releaseDomain). The first event is the path itself. */
+  /** Watches `path` (or `@introduceDomain` / `@releaseDomain`). The first event is the path itself. */
   async watch(path: string, opts: WatchOptions = {}): Promise<WatchStream> {
     checkWatchPath('WATCH', path);
     if (opts.depth !== undefined) checkCount('WATCH', 'depth', opts.depth);

@@ -32,11 +32,13 @@ export function replyString(b: Buffer): string {
   return b.toString('utf8', 0, end < 0 ? b.length : end);
 }
 
+/** The data operations: what XenStoreClient and Transaction share (a function that works in or out of a transaction takes this type). */
 export class Operations {
   /**
-   * @param call sends a request (internal).
+   * @param call sends a request.
    * @param txId the transaction these operations belong to (0: none).
    * @param defaults options used by calls given none (a transaction's signal).
+   * @internal
    */
   constructor(
     protected readonly call: Call,
