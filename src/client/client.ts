@@ -25,7 +25,11 @@ export interface ConnectOptions extends ClientOptions {
    * guest's ring: connectGuest() of the 'tsxenstored' entry).
    */
   readonly channel?: ByteChannel;
-  /** Give up connecting after this many ms, retries included (default 10000): rejects with ETIMEDOUT. */
+  /**
+   * Keep retrying ECONNREFUSED and EAGAIN for this many ms (default 10000);
+   * 0 makes one attempt. An attempt is given at least 1 s before it fails
+   * with ETIMEDOUT.
+   */
   readonly connectTimeoutMs?: number;
   /** Cancels connecting: rejects with an AbortError. */
   readonly signal?: AbortSignal;

@@ -98,3 +98,9 @@ test('await using closes the client and emits close', async () => {
     await fake.stop();
   }
 });
+
+test('connectTimeoutMs 0 makes one attempt: a refusing daemon fails at once', async () => {
+  const path = await staleSocket();
+  await assert.rejects(connect({ path, connectTimeoutMs: 0 }), code('ECONNREFUSED'));
+  assert.equal(attempts, 1);
+});
