@@ -7,12 +7,12 @@ import { Op } from '../protocol/op.js';
 import { defaultSocketPath, openSocket, type ByteChannel } from './channel.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, openWithRetry } from './connect.js';
 import { Connection, type ClientOptions } from './connection.js';
-import { XenStoreError } from './errors.js';
+import { abortError, XenStoreError } from './errors.js';
 import { replyString } from './operations.js';
 import type { RequestOptions } from './requests.js';
 import { runTransaction, type TransactionOptions } from './retry.js';
 import { Transaction } from './transaction.js';
-import { checkCount, checkDomid, checkWatchPath } from './validate.js';
+import { checkCount, checkDomid, checkPathOrSpecial } from './validate.js';
 import { WatchStream } from './watch-stream.js';
 
 export type { ClientEvents, ClientOptions } from './connection.js';
@@ -98,18 +98,18 @@ export class XenStoreClient extends Connection implements AsyncDisposable {
 
   /** Watches `path` (or `@introduceDomain` / `@releaseDomain`). The first event is the path itself. */
   async watch(path: string, opts: WatchOptions = {}): Promise<WatchStream> {
-    checkWatchPath('WATCH', path);
+    checkPathOrSpecial('WATCH', path);
     if (opts.depth !== undefined) checkCount('WATCH', 'depth', opts.depth);
     const token = opts.token ?? `tsxs:${this.nextToken++}`;
     if (this.watches.has(token)) throw new XenStoreError('EEXIST', 'WATCH', path, `token ${token} already in use`);
     const args = opts.depth === undefined ? [path, token] : [path, token, String(opts.depth)];
     const { signal } = opts;
-    const onAbort = (): void => stream.cancel(new XenStoreError('ECANCELED', 'WATCH', path, 'aborted', { cause: signal?.reason, name: 'AbortError' }));
+    const onAbort = (): void => stream.cancel(abortError('WATCH', path, signal?.reason));
     const stream = new WatchStream(path, token, this.watchBuffer, async () => {
       signal?.removeEventListener('abort', onAbort);
       if (this.watches.get(token)?.stream !== stream) return; // ended with the connection
       this.watches.delete(token);
-      if (!this.closed) await this.call(Op.UNWATCH, 0, [path, token], path, undefined, {});
+      if (this.connected) await this.call(Op.UNWATCH, 0, [path, token], path, undefined, {});
     });
     this.watches.set(token, { stream, args });
     try {

@@ -94,6 +94,11 @@ export class Connection extends Operations {
     return this.closedError !== undefined;
   }
 
+  /** True while a connection is up: not closed, not waiting to reconnect. */
+  get connected(): boolean {
+    return this.closedError === undefined && this.lostError === undefined;
+  }
+
   on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this {
     this.events.on(event, listener as (...args: unknown[]) => void);
     return this;

@@ -7,7 +7,7 @@ import { Op } from '../protocol/op.js';
 import { XenStoreError } from './errors.js';
 import { formatPermission, parsePermission, type Permission } from './perms.js';
 import type { RequestOptions } from './requests.js';
-import { checkPath } from './validate.js';
+import { checkPath, checkPathOrSpecial } from './validate.js';
 
 export type Value = string | Uint8Array;
 
@@ -46,10 +46,11 @@ export class Operations {
     protected readonly defaults: RequestOptions = {},
   ) {}
 
-  /** Sends a request about one node path, checked first. */
+  /** Sends a request about one node path (or, for permissions, a special @ name), checked first. */
   private pathCall(type: number, op: string, path: string, opts: RequestOptions | undefined, extra: readonly Value[] = [], raw?: Uint8Array): Promise<Buffer> {
     try {
-      checkPath(op, path);
+      if (type === Op.GET_PERMS || type === Op.SET_PERMS) checkPathOrSpecial(op, path);
+      else checkPath(op, path);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -2,8 +2,8 @@
  * Checks made before anything is sent, so that bad input fails with a clear
  * EINVAL at the call site. The rules are the protocol's (docs/misc/xenstore.txt):
  * paths may be absolute or relative (resolved by the daemon under the
- * connection's /local/domain/<domid>), and only WATCH/UNWATCH accept the
- * special '@' names.
+ * connection's /local/domain/<domid>), and only watches and permissions
+ * accept the special '@' names (@introduceDomain, @releaseDomain).
  */
 import { ABS_PATH_MAX, REL_PATH_MAX } from '../protocol/limits.js';
 import { XenStoreError } from './errors.js';
@@ -17,7 +17,7 @@ function pathProblem(path: string): string | undefined {
   if (typeof path !== 'string') return 'not a string';
   if (path === '/') return undefined;
   if (path === '') return 'empty path';
-  if (path.startsWith('@')) return 'special @ names can only be watched';
+  if (path.startsWith('@')) return 'a special @ name has no value or children (it can be watched, and has permissions)';
   const max = path.startsWith('/') ? ABS_PATH_MAX : REL_PATH_MAX;
   if (path.length > max) return `longer than ${max} characters`;
   if (!PATH.test(path)) return 'only A-Z a-z 0-9 - _ @ in components separated by single /, no trailing /';
@@ -30,8 +30,8 @@ export function checkPath(op: string, path: string): void {
   if (problem !== undefined) throw new XenStoreError('EINVAL', op, path, `bad path: ${problem}`);
 }
 
-/** A watch path: a node path or a special name such as @introduceDomain. Throws EINVAL. */
-export function checkWatchPath(op: string, path: string): void {
+/** A path to watch or to get or set permissions of: a node path, or a special name such as @introduceDomain. Throws EINVAL. */
+export function checkPathOrSpecial(op: string, path: string): void {
   if (typeof path === 'string' && path.startsWith('@') && path.length <= REL_PATH_MAX && !path.includes('\0')) return;
   checkPath(op, path);
 }

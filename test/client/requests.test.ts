@@ -116,3 +116,17 @@ test('requests in flight each get their own req_id, and replies in any order rea
   for (const r of [...reqs].reverse()) r.conn.send(Op.READ, r.reqId, 0, `v${r.args[0]}`);
   assert.deepEqual((await Promise.all(ps)).map(String), ['v/0', 'v/1', 'v/2']);
 });
+
+test('a watch whose signal times out (a TimeoutError reason, as AbortSignal.timeout() gives) ends with a TimeoutError', async () => {
+  const ac = new AbortController();
+  const p = c.watch('/w', { token: 't2', signal: ac.signal });
+  const watch = await fake.next();
+  watch.conn.reply(watch);
+  const w = await p;
+  ac.abort(new DOMException('timed out', 'TimeoutError'));
+  const rejected = assert.rejects(w.next(), named('TimeoutError', 'ETIMEDOUT'));
+  const unwatch = await fake.next();
+  assert.equal(unwatch.type, Op.UNWATCH);
+  unwatch.conn.reply(unwatch);
+  await rejected;
+});

@@ -44,7 +44,7 @@ test('malformed paths are EINVAL before sending', async () => {
   await nothingWasSent();
 });
 
-test('relative paths, the root and @ watch points are legal and sent', async () => {
+test('relative paths, the root, and @ names for watches and permissions are legal and sent', async () => {
   for (const p of ['device/vif/0', '/', `/${'x'.repeat(3071)}`]) {
     const q = c.read(p);
     const r = await fake.next();
@@ -52,6 +52,11 @@ test('relative paths, the root and @ watch points are legal and sent', async () 
     r.conn.reply(r, 'v');
     await q;
   }
+  const perms = c.getPerms('@introduceDomain');
+  const g = await fake.next();
+  assert.deepEqual([g.type, g.args], [Op.GET_PERMS, ['@introduceDomain']]);
+  g.conn.reply(g, 'n0');
+  assert.deepEqual(await perms, [{ domid: 0, access: 'none' }]);
   const w = c.watch('@releaseDomain');
   const r = await fake.next();
   assert.equal(r.args[0], '@releaseDomain');
