@@ -37,9 +37,15 @@ const REQ_ID_MAX = 0xffff_ffff;
 
 export class RequestTable {
   private readonly entries = new Map<number, Entry>();
-  private nextId = 1;
+  private nextId: number;
 
-  constructor(private readonly maxInFlight: number) {}
+  /** @param firstId the first req_id to use (tests start near the wrap-around). */
+  constructor(
+    private readonly maxInFlight: number,
+    firstId = 1,
+  ) {
+    this.nextId = firstId;
+  }
 
   /** Requests sent and not yet answered, including abandoned ones. */
   get size(): number {

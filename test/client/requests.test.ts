@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Op, type XenStoreClient } from '../../src/client/index.js';
+import { RequestTable } from '../../src/client/requests.js';
 import { fakePair, xsCode, type FakeDaemon, type FakePair } from '../helpers/fake-daemon.js';
 
 let pair: FakePair;
@@ -129,4 +130,23 @@ test('a watch whose signal times out (a TimeoutError reason, as AbortSignal.time
   assert.equal(unwatch.type, Op.UNWATCH);
   unwatch.conn.reply(unwatch);
   await rejected;
+});
+
+test('req_ids wrap around after 2^32 - 1, skipping 0 and every id still in flight, abandoned ones included', async () => {
+  const table = new RequestTable(10, 0xffff_fffe);
+  const ids: number[] = [];
+  const send = (id: number): void => {
+    ids.push(id);
+  };
+  const ac = new AbortController();
+  const abandoned = table.add({ type: Op.READ, path: '/a', args: ['/a'] }, { signal: ac.signal }, send);
+  ac.abort();
+  await assert.rejects(abandoned, named('AbortError', 'ECANCELED'));
+  void table.add({ type: Op.READ, path: '/b', args: ['/b'] }, {}, send);
+  void table.add({ type: Op.READ, path: '/c', args: ['/c'] }, {}, send);
+  assert.deepEqual(ids, [0xffff_fffe, 0xffff_ffff, 1]);
+  assert.equal(table.size, 3, 'the abandoned request keeps its id until its reply');
+  assert.equal(table.take(0xffff_fffe).kind, 'late');
+  assert.equal(table.take(0xffff_fffe).kind, 'unknown');
+  assert.equal(table.size, 2);
 });
