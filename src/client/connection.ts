@@ -4,6 +4,7 @@
  * connection, 'close'/'error' events, and the opt-in reconnect that opens a
  * new channel after the daemon went away and registers the watches again.
  */
+import './dispose-symbol.js';
 import { EventEmitter } from 'node:events';
 import { FrameDecoder, FrameTooLongError, type Frame } from '../protocol/decoder.js';
 import { encodeFrame } from '../protocol/encoder.js';

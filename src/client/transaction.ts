@@ -4,6 +4,7 @@
  * the function given to XenStoreClient.transaction(). `await using` aborts
  * a transaction that was neither committed nor aborted.
  */
+import './dispose-symbol.js';
 import { Op } from '../protocol/op.js';
 import { Operations, type Call } from './operations.js';
 import type { RequestOptions } from './requests.js';

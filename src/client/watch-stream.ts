@@ -4,6 +4,7 @@
  * unbounded memory. Ending the iteration (break, return, `await using`) or
  * the watch's AbortSignal unwatches.
  */
+import './dispose-symbol.js';
 import { XenStoreError } from './errors.js';
 
 export interface WatchEvent {

@@ -43,3 +43,7 @@ test('await using: transactions abort unless committed, watches unwatch, the cli
     observer.close();
   }
 });
+
+test("Symbol.asyncDispose is Node's registered symbol, the one the client's polyfill would define on Node 20.0-20.3", () => {
+  assert.equal(Symbol.asyncDispose, Symbol.for('nodejs.asyncDispose'));
+});
