@@ -13,7 +13,11 @@ export { FrameDecoder, type Frame } from './protocol/decoder.js';
 export { encodeFrame, FrameBatch } from './protocol/encoder.js';
 
 // The client library (also alone, without the daemon: 'tsxenstored/client').
-export { connect, XenStoreClient, type ConnectOptions, type RetryOptions, type WatchOptions } from './client/index.js';
-export { Transaction, XenStoreError, type XenStoreErrorCode, WatchStream, type WatchEvent } from './client/index.js';
+export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions, XenStoreClient, type ClientOptions, type ClientEvents, type WatchOptions } from './client/index.js';
+export { DEFAULT_TRANSACTION_DEADLINE_MS, type TransactionOptions, type RequestOptions, Transaction } from './client/index.js';
+export { XenStoreError, CLIENT_ERROR_CODES, isXenStoreErrorCode, type XenStoreErrorCode, WatchStream, type WatchEvent } from './client/index.js';
 export { parsePermission, formatPermission, type Permission, type Access, type Value } from './client/index.js';
 export { type ByteChannel, openSocket, defaultSocketPath } from './client/index.js';
+
+// A client as a guest of the simulated Xen, over its shared-memory ring.
+export { connectGuest, type GuestConnectOptions } from './sim/connect-guest.js';

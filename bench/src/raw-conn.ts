@@ -7,7 +7,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ByteChannel } from '../../src/client/channel.js';
-import { XenStoreError } from '../../src/client/errors.js';
+import { toErrorCode, XenStoreError } from '../../src/client/errors.js';
 import { FrameDecoder } from '../../src/protocol/decoder.js';
 import { FrameBatch } from '../../src/protocol/encoder.js';
 import { Op } from '../../src/protocol/op.js';
@@ -136,7 +136,7 @@ export class FastSocketChannel implements ByteChannel {
       });
       ch = new FastSocketChannel(socket);
       socket.once('connect', () => resolve(ch));
-      socket.once('error', (e: NodeJS.ErrnoException) => reject(new XenStoreError(e.code ?? 'ECONNREFUSED', 'CONNECT', path, e.message)));
+      socket.once('error', (e: NodeJS.ErrnoException) => reject(new XenStoreError(toErrorCode(e.code ?? 'ECONNREFUSED'), 'CONNECT', path, e.message)));
     });
   }
 

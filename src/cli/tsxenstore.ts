@@ -228,7 +228,7 @@ async function open(v: Values): Promise<XenStoreClient | undefined> {
       }
       return await connectGuest(Number(v.domain), { simDir: v['sim-dir'] as string | undefined });
     }
-    return await connect({ path: v.socket as string | undefined });
+    return await connect({ path: v.socket as string | undefined, connectTimeoutMs: 0 }); // one attempt, as xs_open
   } catch (e) {
     const code = e instanceof XenStoreError ? e.code : 'EINVAL';
     const detail = e instanceof XenStoreError && typeof v.domain === 'string' ? e.detail : undefined;

@@ -3,7 +3,7 @@
  * a guest's shared-memory ring is another.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { XenStoreError } from './errors.js';
+import { abortError, toErrorCode, XenStoreError } from './errors.js';
 
 export interface ByteChannel {
   write(buf: Buffer): void;
@@ -38,21 +38,33 @@ class SocketChannel implements ByteChannel {
   }
 }
 
-export function openSocket(path: string, timeoutMs = 10_000): Promise<ByteChannel> {
+/**
+ * One attempt to open the daemon's Unix socket. Rejects with a XenStoreError
+ * whose code is the system's (ENOENT, ECONNREFUSED, EAGAIN, ...), ETIMEDOUT
+ * after `timeoutMs`, or an AbortError.
+ */
+export function openSocket(path: string, timeoutMs = 10_000, signal?: AbortSignal): Promise<ByteChannel> {
+  if (signal?.aborted === true) return Promise.reject(abortError('CONNECT', path, signal.reason));
   return new Promise((resolve, reject) => {
     const socket = netConnect(path);
-    const timer = setTimeout(() => {
+    const fail = (e: XenStoreError): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
-      reject(new XenStoreError('ETIMEDOUT', 'CONNECT', path, 'no answer from the daemon'));
-    }, timeoutMs);
+      reject(e);
+    };
+    const onAbort = (): void => fail(abortError('CONNECT', path, signal?.reason));
+    const timer = setTimeout(() => fail(new XenStoreError('ETIMEDOUT', 'CONNECT', path, `no answer from the daemon within ${timeoutMs} ms`, { name: 'TimeoutError' })), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.setNoDelay(true);
       resolve(new SocketChannel(socket));
     });
     socket.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new XenStoreError(e.code ?? 'ECONNREFUSED', 'CONNECT', path, `cannot reach xenstored at ${path}: ${e.message}`));
+      const code = e.code ?? 'EUNKNOWN';
+      fail(new XenStoreError(toErrorCode(code), 'CONNECT', path, `cannot reach xenstored at ${path}: ${e.message}`, { cause: e }));
     });
   });
 }

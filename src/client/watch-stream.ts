@@ -1,8 +1,10 @@
 /**
  * A watch as an async iterable of events. Events are buffered up to a bound;
  * a consumer that falls further behind gets an EOVERFLOW error instead of
- * unbounded memory. Ending the iteration (break, return) unwatches.
+ * unbounded memory. Ending the iteration (break, return, `await using`) or
+ * the watch's AbortSignal unwatches.
  */
+import './dispose-symbol.js';
 import { XenStoreError } from './errors.js';
 
 export interface WatchEvent {
@@ -11,12 +13,13 @@ export interface WatchEvent {
   readonly token: string;
 }
 
-export class WatchStream implements AsyncIterableIterator<WatchEvent> {
+export class WatchStream implements AsyncIterableIterator<WatchEvent>, AsyncDisposable {
   private readonly buffer: WatchEvent[] = [];
   private waiter: { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: Error) => void } | undefined;
   private error: Error | undefined;
   private ended = false;
 
+  /** @internal */
   constructor(
     readonly path: string,
     readonly token: string,
@@ -34,8 +37,7 @@ export class WatchStream implements AsyncIterableIterator<WatchEvent> {
       return;
     }
     if (this.buffer.length >= this.maxBuffered) {
-      this.fail(new XenStoreError('EOVERFLOW', 'WATCH', this.path, `more than ${this.maxBuffered} events not consumed`));
-      void this.unwatch().catch(() => undefined);
+      this.cancel(new XenStoreError('EOVERFLOW', 'WATCH', this.path, `more than ${this.maxBuffered} events not consumed`));
       return;
     }
     this.buffer.push(ev);
@@ -51,6 +53,13 @@ export class WatchStream implements AsyncIterableIterator<WatchEvent> {
       this.waiter = undefined;
       w.reject(e);
     }
+  }
+
+  /** Ends the stream with an error and unwatches (overflow, the watch's AbortSignal). */
+  cancel(e: Error): void {
+    if (this.ended || this.error !== undefined) return;
+    this.fail(e);
+    void this.unwatch().catch(() => undefined);
   }
 
   next(): Promise<IteratorResult<WatchEvent>> {
@@ -79,6 +88,11 @@ export class WatchStream implements AsyncIterableIterator<WatchEvent> {
 
   close(): Promise<IteratorResult<WatchEvent>> {
     return this.return();
+  }
+
+  /** Same as return(): unwatches, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return().catch(() => undefined);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<WatchEvent> {

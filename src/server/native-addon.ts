@@ -17,13 +17,20 @@ export function addonFile(name: string): string {
   return join(dir, 'native', 'build', 'Release', `${name}.node`);
 }
 
+/** The addon was never built (no compiler at install, or installed with --ignore-scripts). */
+export class AddonMissingError extends Error {
+  constructor(
+    readonly file: string,
+    what: string,
+  ) {
+    super(`the ${what} addon is not built (${file}): in a checkout, run npm run build; in an installed package, run npm rebuild tsxenstored where g++, make and python3 are installed`);
+    this.name = 'AddonMissingError';
+  }
+}
+
 /** Loads addon `name`; `what` names it in the error when it is not built. */
 export function loadAddon<T>(name: string, what: string): T {
   const file = addonFile(name);
-  if (!existsSync(file)) {
-    throw new Error(
-      `the ${what} addon is not built (${file}): in a checkout, run npm run build; in an installed package, run npm rebuild tsxenstored where g++, make and python3 are installed`,
-    );
-  }
+  if (!existsSync(file)) throw new AddonMissingError(file, what);
   return createRequire(import.meta.url)(file) as T;
 }

@@ -5,6 +5,8 @@
  */
 import { loadAddon } from '../server/native-addon.js';
 
+export { AddonMissingError } from '../server/native-addon.js';
+
 interface Addon {
   map(path: string, size: number, create: boolean): SharedArrayBuffer;
 }

@@ -3,7 +3,8 @@
  * through the package's exports map and loads the client and the protocol
  * codec only, no module of the daemon (server/, store/, txn/, watch/,
  * state/, sim/, xen/). Checked at run time, in a fresh process whose module
- * loader reports every file it loads.
+ * loader reports every file it loads. `require('tsxenstored/client')` loads
+ * the CommonJS build (dist/cjs), likewise the client and codec alone.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,4 +38,15 @@ test("import('tsxenstored/client') loads the client and the codec, nothing of th
 test("the checker would see the daemon: import('tsxenstored') loads server/", async () => {
   const { files } = await loaded('tsxenstored');
   assert.ok(files.some((f) => f.startsWith(['dist', 'src', 'server'].join(sep))), files.join('\n'));
+});
+
+test("require('tsxenstored/client') loads the CommonJS build of the client and the codec only", async () => {
+  const script = `const m = require('tsxenstored/client'); console.log(Object.keys(m).sort().join(',')); console.log(JSON.stringify(Object.keys(require.cache)));`;
+  const r = await run(process.execPath, ['--input-type=commonjs', '-e', script], { cwd: projectRoot(), timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const [names, cache] = r.stdout.trim().split('\n');
+  assert.match(names ?? '', /(^|,)connect(,|$)/);
+  const files = (JSON.parse(cache ?? '[]') as string[]).map((f) => relative(projectRoot(), f)).filter((f) => !f.startsWith('..') && f !== '[eval]');
+  const areas = new Set(files.map((f) => f.split(sep).slice(0, 3).join('/')));
+  assert.deepEqual([...areas].sort(), ['dist/cjs/client', 'dist/cjs/protocol'], files.join('\n'));
 });

@@ -206,7 +206,7 @@ async function workload(xs: XenStoreClient, round: number, client: number, model
             await tx.write(`${pair}/a`, value);
             await tx.write(`${pair}/b`, value);
           },
-          { maxAttempts: 100 },
+          { deadlineMs: 120_000 },
         );
         for (const k of ['a', 'b']) {
           model.maybe.delete(`${pair}/${k}`);
