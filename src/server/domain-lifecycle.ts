@@ -117,6 +117,7 @@ export class DomainLifecycle {
 
   introduceDomain(domid: number, mfn: bigint, port: number): void {
     const host = this.host;
+    const known = host.domains.get(domid) !== undefined;
     const dom = host.domains.ensure(domid);
     if (dom.introduced && dom.mfn === mfn && dom.port === port) return;
     const fresh = !dom.introduced;
@@ -129,6 +130,8 @@ export class DomainLifecycle {
         link = this.backend.attach(domid, mfn, port);
       } catch (e) {
         host.logger.warn(`INTRODUCE ${domid}: cannot map its ring (gfn ${mfn}, port ${port}): ${(e as Error).message}`);
+        // A failed INTRODUCE leaves no record behind (a toolstack retrying wrong ids grows nothing).
+        if (!known) host.domains.forget(domid);
         throw new XsError('EINVAL', `cannot map the ring of domain ${domid}: ${(e as Error).message}`);
       }
       const ring = host.makeRing(domid, link);

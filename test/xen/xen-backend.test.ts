@@ -132,6 +132,7 @@ test('daemon: INTRODUCE over the real backend, a failed map is EINVAL with the r
   assert.equal(errorName(bad.reply), 'EINVAL');
   assert.ok(logs.some((l) => /INTRODUCE 8: cannot map its ring/.test(l)), logs.join('\n'));
   assert.equal(h.daemon.domains.isIntroduced(8), false);
+  assert.equal(h.daemon.domains.get(8), undefined, 'a failed INTRODUCE leaves no record behind');
   const virq = [...x.bound].find(([, [d]]) => d === -1)![0];
   // shut down: @releaseDomain once, not again until RESUME
   x.domains.get(7)!.flags = XEN_DOMINF_SHUTDOWN;
