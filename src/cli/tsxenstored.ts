@@ -259,16 +259,23 @@ async function main(): Promise<void> {
     }
   };
   if (lu === undefined) await firstSnapshot();
-  // Metrics (opt-in): up before the daemon is ready, so that a bad address stops the start.
+  // Metrics (opt-in): up before the daemon is ready, so that a bad address stops the
+  // start. A live update's successor starts them once the previous daemon, which
+  // holds the address until it exits, has handed over (below).
   let metricsServer: MetricsServer | undefined;
   const metricsAt = v['metrics-listen'] as string | undefined;
-  if (metricsAt !== undefined) {
+  const startMetrics = async (): Promise<void> => {
+    if (metricsAt === undefined) return;
+    const metrics = new Metrics(daemon, durable);
+    const server = new MetricsServer(metrics, parseMetricsAddress(metricsAt));
+    await server.listen();
+    daemon.observer = metrics;
+    metricsServer = server;
+    logger.info(`metrics at http://${server.describe()}/metrics`);
+  };
+  if (lu === undefined) {
     try {
-      const metrics = new Metrics(daemon, durable);
-      daemon.observer = metrics;
-      metricsServer = new MetricsServer(metrics, parseMetricsAddress(metricsAt));
-      await metricsServer.listen();
-      logger.info(`metrics at http://${metricsServer.describe()}/metrics`);
+      await startMetrics();
     } catch (e) {
       await daemon.closeBackend();
       fail(`cannot serve metrics: ${(e as Error).message}`);
@@ -332,6 +339,7 @@ async function main(): Promise<void> {
     logger.info(`live update: took over ${daemon.conns.size} connections from the previous daemon`);
     sim?.takeOwnership();
     process.send?.('ready', () => process.disconnect?.());
+    void metricsAfterHandover();
   }
   const where = kind === 'sim' ? `, simulated Xen in ${simDir}` : kind === 'xen' ? ', real Xen backend' : '';
   logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${where})`);
@@ -342,6 +350,18 @@ async function main(): Promise<void> {
     process.send?.('ready', () => process.disconnect?.());
   }
   notifySystemd(logger);
+
+  /** The successor of a live update: the metrics address is free once the previous daemon has exited. */
+  async function metricsAfterHandover(): Promise<void> {
+    for (let attempt = 1; metricsAt !== undefined && !stopping; attempt++) {
+      try {
+        return await startMetrics();
+      } catch (e) {
+        if (attempt === 100) return logger.warn(`cannot serve metrics after the live update: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
 
 }
 

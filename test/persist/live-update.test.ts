@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
 
 import { connect, type XenStoreClient } from '../../src/client/client.js';
 import { XenStoreError } from '../../src/client/errors.js';
@@ -94,6 +95,17 @@ function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** GET /metrics on a Unix socket. */
+function scrape(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet({ socketPath, path: '/metrics' }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
 }
 
 async function currentPid(pidFile: string, not: number): Promise<number> {
@@ -232,6 +244,38 @@ describe('live update under load', () => {
 });
 
 describe('live update: special cases', () => {
+  test('a daemon serving metrics (--metrics-listen) is live-updated, and its successor serves them at the same address', { timeout: 60_000 }, async () => {
+    const work = tempDir('tsxs-lu-');
+    const pidFile = join(work, 'pid');
+    const metrics = join(work, 'metrics.sock');
+    const a = await startDaemon({ args: ['--metrics-listen', metrics, '--pid-file', pidFile] });
+    pids.add(a.pid);
+    try {
+      const xs = await connect({ path: a.socket });
+      try {
+        await xs.write('/m', '1');
+        assert.equal(await within(xs.control('live-update', '-s'), 'live-update -s'), 'OK');
+        const newPid = await currentPid(pidFile, a.pid);
+        pids.add(newPid);
+        // The successor binds the address once its predecessor has exited; its counters start afresh.
+        const text = await waitFor(async () => {
+          const body = await scrape(metrics).catch(() => '');
+          return body.includes('tsxenstored_requests_total') ? body : undefined;
+        }, { what: 'the successor\'s metrics' });
+        assert.match(text, /^tsxenstored_connections\{kind="socket"\} 1$/m, 'the adopted connection is counted');
+        await xs.write('/m', '2');
+        assert.match(await scrape(metrics), /^tsxenstored_requests_total\{type="WRITE"\} [1-9]/m);
+      } finally {
+        xs.close();
+      }
+    } finally {
+      const p = readPidFile(pidFile);
+      if (p !== undefined) pids.add(p);
+      await a.stop();
+      await stopLeftovers();
+    }
+  });
+
   test(
     'a daemon started with --restore can be live-updated (the state handed over wins over the file)',
     { timeout: 60_000 },
