@@ -12,12 +12,12 @@ import type { Logger } from '../server/log.js';
  * its status: what Xen's init scripts expect of XENSTORED, as C xenstored
  * forks unless -N. A child that exits before it is ready fails the start.
  */
-export async function forkAndWait(outputPid: boolean): Promise<void> {
+export async function forkAndWait(outputPid: boolean, hasLogFile: boolean): Promise<void> {
   const argv = process.argv.slice(2).filter((a) => a !== '--fork');
   // A daemon keeps none of its starter's terminals or pipes (an init script that
-  // pipes its output would otherwise never see it end): without --log-file, it logs
-  // to a file, as C xenstored logs to syslog.
-  if (!argv.some((a) => a === '--log-file' || a.startsWith('--log-file='))) argv.push('--log-file', existsSync('/var/log/xen') ? '/var/log/xen/tsxenstored.log' : '/var/log/tsxenstored.log');
+  // pipes its output would otherwise never see it end): without a log file (on the
+  // command line or in --config's file), it logs to one, as C xenstored logs to syslog.
+  if (!hasLogFile) argv.push('--log-file', existsSync('/var/log/xen') ? '/var/log/xen/tsxenstored.log' : '/var/log/tsxenstored.log');
   const child = spawn(process.execPath, [process.argv[1]!, ...argv], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     process.stdout.write(`tsxenstored ${packageVersion()}\n`);
     return;
   }
-  if (v.fork === true) return forkAndWait(v['output-pid'] === true);
+  if (v.fork === true) return forkAndWait(v['output-pid'] === true, v['log-file'] !== undefined);
   const settings: Partial<Settings> = {};
   for (const s of SETTINGS) {
     if ('flag' in s && typeof v[s.flag] === 'string') settings[s.name] = number(`--${s.flag}`, v[s.flag] as string);

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/client/client.js';
@@ -43,4 +43,25 @@ test('--fork fails with the reason when the daemon cannot start', async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /cannot recover from \/dev\/null\/x/);
   assert.match(r.stderr, /exited before it was ready/);
+});
+
+test('--fork with --config: the file\'s log-file is the one used (not the fork default)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsxs-fork-'));
+  const sock = join(dir, 'socket');
+  const pidFile = join(dir, 'pid');
+  const conf = join(dir, 'tsxenstored.conf');
+  writeFileSync(conf, `log-file = ${join(dir, 'from-config.log')}\nsim-dir = ${join(dir, 'sim')}\n`);
+  let pid = 0;
+  try {
+    const r = await run(process.execPath, [daemonScript(), '--fork', '--config', conf, '--socket', sock, '--pid-file', pidFile], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    pid = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(() => (existsSync(join(dir, 'from-config.log')) && readFileSync(join(dir, 'from-config.log'), 'utf8').includes('listening on')) || undefined, { what: 'the configured log file' });
+  } finally {
+    if (pid > 0) {
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => !existsSync(pidFile) || undefined, { what: 'the forked daemon to stop' });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
