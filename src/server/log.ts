@@ -36,7 +36,7 @@ export class Logger {
   private fileValue: string | undefined;
   private dest!: Destination;
   private json: Pino | undefined;
-  /** Log lines lost to a full buffer (a disk that cannot keep up, or is full). */
+  /** Log lines dropped from a full buffer (a disk that cannot keep up), plus failed writes (each may have held several lines). */
   dropped = 0;
 
   constructor(
