@@ -84,7 +84,6 @@ export class Daemon implements Services {
   history: History;
   private nextConnId = 1;
   private readonly durability: Durability;
-  private readonly durableLog: DurableLog | undefined;
   readonly lifecycle: DomainLifecycle;
   private readonly credit: ConflictCredit;
   private readonly flow: FlowControl;
@@ -147,7 +146,6 @@ export class Daemon implements Services {
       committed: (before, domid, op) => this.durability.committed(before, { time: Date.now(), domid, conn: 0, txId: 0, op }),
       makeRing: (domid, link) => new RingConnection(this, domid, link),
     });
-    this.durableLog = opts.durable;
     this.durability = new Durability(opts.durable, {
       store: this.store,
       get history() {
@@ -214,17 +212,6 @@ export class Daemon implements Services {
   /** Bytes arrived for `conn`. */
   receive(conn: Connection, chunk: Buffer): void {
     this.flow.receive(conn, chunk);
-    // The replies to what a socket client just sent leave at once, in this callback,
-    // rather than at the end of the turn: a client with one request in flight
-    // (libxenstore, pyxs) then waits one event-loop phase less per request. Rings keep
-    // the end-of-turn flush (one notification per turn). Not in durable mode,
-    // where no reply of a turn may leave before the turn's one fsync, nor during a
-    // live update's handover. Other connections' output (watch events) still
-    // leaves at the end of the turn.
-    if (this.durableLog === undefined && !(conn.sink instanceof RingConnection) && this.dirty.has(conn) && !this.frozen) {
-      this.dirty.delete(conn);
-      this.flushConn(conn);
-    }
   }
 
   /** The transport of `conn` delivered its backlog: read again if we stopped. */
@@ -273,22 +260,19 @@ export class Daemon implements Services {
       this.dirty.clear();
       return;
     }
-    for (const c of this.dirty) this.flushConn(c);
-    this.dirty.clear();
-  }
-
-  /** Sends what `conn` has queued; drops it if its peer reads nothing while output piles up. */
-  private flushConn(c: Connection): void {
-    c.flush();
-    const hard = c.caller.privileged ? this.settings['connection-hard-bytes'] : this.settings['domain-output-bytes'];
-    if (c.queuedBytes > hard) {
-      this.stats.droppedConnections++;
-      this.disconnect(c, `dropped: ${c.queuedBytes} bytes of output not read by the peer`);
-    } else if (c.throttled) {
-      // The transport may have taken everything at once and will then never
-      // say 'drain': look again on the next turn.
-      setImmediate(() => this.writable(c));
+    for (const c of this.dirty) {
+      c.flush();
+      const hard = c.caller.privileged ? this.settings['connection-hard-bytes'] : this.settings['domain-output-bytes'];
+      if (c.queuedBytes > hard) {
+        this.stats.droppedConnections++;
+        this.disconnect(c, `dropped: ${c.queuedBytes} bytes of output not read by the peer`);
+      } else if (c.throttled) {
+        // The transport may have taken everything at once and will then never
+        // say 'drain': look again on the next turn.
+        setImmediate(() => this.writable(c));
+      }
     }
+    this.dirty.clear();
   }
 
 
