@@ -142,8 +142,9 @@ export class UnixTransport {
     // that a restarted daemon can pick them up again.
     for (const c of [...this.accepted.keys()]) this.daemon.disconnect(c);
     this.accepted.clear();
-    // Only the file we bound (or inherited, then bound by our predecessor): never a successor's or another daemon's.
-    removeIfOurs(this.path, this.bound ?? fileIdentity(this.path));
+    // Only the file we listen on (bound, or inherited from our predecessor): never a
+    // successor's or another daemon's, nor anything if we never listened.
+    removeIfOurs(this.path, this.bound);
     if (server === undefined) return Promise.resolve();
     return new Promise((resolve) => server.close(() => resolve()));
   }
