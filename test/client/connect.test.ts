@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, XenStoreError } from '../../src/client/index.js';
@@ -52,11 +52,13 @@ test('ECONNREFUSED is retried until the daemon listens', async () => {
   });
   const connecting = connect({ path, connectTimeoutMs: 600_000 });
   await retried;
-  // The daemon comes (back): the stale file is replaced by a live socket.
-  await unlink(path);
+  // The daemon comes (back): the stale file is replaced by a live socket, atomically
+  // (rename over it), so that no retry can find the path missing (ENOENT is final).
   const fake = await startFakeDaemon();
   try {
-    await run('ln', ['-s', fake.path, path]);
+    const link = join(dir, 'live');
+    await run('ln', ['-s', fake.path, link]);
+    await rename(link, path);
     const c = await connecting;
     c.close();
   } finally {
