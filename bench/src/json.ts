@@ -25,6 +25,7 @@ export interface BenchMeta {
     readonly workers: number;
     readonly pinned: boolean;
     readonly txnPipeline: boolean;
+    readonly txnSends?: readonly string[];
     readonly modes: readonly string[];
   };
 }
@@ -53,6 +54,7 @@ export function makeMeta(opts: Options, pinned: boolean, now = new Date()): Benc
       workers: opts.workers,
       pinned,
       txnPipeline: opts.txnPipeline,
+      txnSends: opts.txnSends,
       modes: opts.modes,
     },
   };

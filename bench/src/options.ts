@@ -93,7 +93,14 @@ export interface Options {
   readonly table: string | undefined;
   readonly workers: number;
   readonly pin: boolean;
+  /** Whether the other transaction scenarios (scale, durable, guests) pipeline a transaction's requests. */
   readonly txnPipeline: boolean;
+  /**
+   * How vmstart and hotkey clients send a transaction's requests, each a row
+   * of its own: pipelined (independent reads and writes leave together) and
+   * sequential (one request in flight, as libxenstore, xl and QEMU do).
+   */
+  readonly txnSends: readonly TxnSend[];
   /** Conflict modes to run the transaction scenarios in (self-started daemons). */
   readonly modes: readonly string[];
   /** JSON files to compare instead of running (positionals after --compare). */
@@ -102,6 +109,8 @@ export interface Options {
   readonly waitQuietS: number;
   readonly help: boolean;
 }
+
+export type TxnSend = 'pipelined' | 'sequential';
 
 export const USAGE = `Usage: tsxenstored bench [options]
        tsxenstored bench --compare A.json B.json ...
@@ -123,8 +132,13 @@ latency (p50/p99/max), EAGAIN rates, and the daemon's CPU and peak RSS.
   --warmup SECONDS     warm-up before each measurement (default 1, quick 0.1)
   --modes a,b          conflict modes of self-started daemons for the
                        transaction scenarios (default coalesce,strict)
-  --txn-sequential     send a transaction's requests one at a time (default:
-                       its independent reads and writes leave together)
+  --txn-send a,b       how vmstart and hotkey clients send a transaction's
+                       requests, a row each: pipelined (its independent reads
+                       and writes leave together) and/or sequential (one request
+                       in flight, as libxenstore does); default both
+  --txn-sequential     every transaction scenario sends one request at a time
+                       (the same as --txn-send sequential, and scale, durable
+                       and guests too)
   --workers N          load-generating worker threads per step (default: CPUs - 1, at least 1)
   --wait-quiet SECONDS before each step, wait up to SECONDS until other processes
                        use less than 10% of a CPU (shared machines; default 0: no wait)
@@ -163,6 +177,7 @@ export function parseOptions(argv: readonly string[]): Options {
       warmup: { type: 'string' },
       modes: { type: 'string' },
       'txn-sequential': { type: 'boolean' },
+      'txn-send': { type: 'string' },
       workers: { type: 'string' },
       'no-pin': { type: 'boolean' },
       'wait-quiet': { type: 'string' },
@@ -194,6 +209,8 @@ export function parseOptions(argv: readonly string[]): Options {
   const workers = positiveNumber('--workers', values.workers) ?? Math.max(1, HOST_CPUS - 1);
   const modes = (values.modes ?? 'coalesce,strict').split(',').map((s) => s.trim());
   for (const m of modes) if (m !== 'coalesce' && m !== 'strict') throw new Error(`--modes takes coalesce and/or strict, got ${JSON.stringify(m)}`);
+  const sends = (values['txn-send'] ?? (values['txn-sequential'] === true ? 'sequential' : 'pipelined,sequential')).split(',').map((s) => s.trim());
+  for (const m of sends) if (m !== 'pipelined' && m !== 'sequential') throw new Error(`--txn-send takes pipelined and/or sequential, got ${JSON.stringify(m)}`);
   const external = values.socket !== undefined;
   return {
     socket: values.socket,
@@ -211,6 +228,7 @@ export function parseOptions(argv: readonly string[]): Options {
     workers: Math.floor(workers),
     pin: values['no-pin'] !== true,
     txnPipeline: values['txn-sequential'] !== true,
+    txnSends: sends as TxnSend[],
     modes,
     compare: values.compare === true ? positionals : undefined,
     waitQuietS: positiveNumber('--wait-quiet', values['wait-quiet']) ?? 0,

@@ -80,10 +80,17 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
     }
   });
 
-  it('vmstart: both modes at every K; disjoint transactions never see EAGAIN when coalescing', () => {
-    const coalesce = rows('vmstart', 'vmstart', 'coalesce');
+  it('vmstart: both modes at every K, pipelined and sequential; disjoint transactions never see EAGAIN when coalescing', () => {
+    for (const variant of ['vmstart', 'vmstart sequential']) {
+      assert.deepEqual(rows('vmstart', variant).map((x) => `${x.mode} ${x.n} ${String(x.extra.pipelined)}`), [
+        `coalesce 1 ${variant === 'vmstart'}`,
+        `coalesce 10 ${variant === 'vmstart'}`,
+        `strict 1 ${variant === 'vmstart'}`,
+        `strict 10 ${variant === 'vmstart'}`,
+      ]);
+    }
+    const coalesce = [...rows('vmstart', 'vmstart', 'coalesce'), ...rows('vmstart', 'vmstart sequential', 'coalesce')];
     const strict = rows('vmstart', 'vmstart', 'strict');
-    assert.deepEqual(coalesce.map((x) => x.n), [1, 10]);
     assert.deepEqual(strict.map((x) => x.n), [1, 10]);
     for (const x of coalesce) {
       assert.equal(x.eagainRate, 0, `K=${x.n}`);
@@ -98,7 +105,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
   it('hotkey: the shared counter ends equal to the number of commits, in both modes', () => {
     const hot = rows('hotkey');
     assert.deepEqual([...new Set(hot.map((x) => x.mode))], ['coalesce', 'strict']);
-    assert.deepEqual([...new Set(hot.map((x) => x.variant))], ['hotkey', 'counter']);
+    assert.deepEqual([...new Set(hot.map((x) => x.variant))], ['hotkey', 'hotkey sequential', 'counter', 'counter sequential']);
     for (const x of hot) {
       assert.equal(x.extra.counterOk, true, `${x.variant} ${x.mode} K=${x.n}: ${JSON.stringify(x.extra)}`);
       assert.equal(x.extra.counterAfter, x.extra.counterExpected);

@@ -8,12 +8,15 @@
  *    conflicts. The counter must end equal to its start plus the commits.
  *  - counter: only the read-modify-write (the anchors' "clients incrementing
  *    one shared counter").
- * Each runs in coalesce and strict mode (fresh self-started daemons).
+ * Each runs in coalesce and strict mode (fresh self-started daemons), and
+ * with the clients pipelining each transaction's independent requests and
+ * sending them one at a time (variant "... sequential"), as libxenstore does.
  */
 import type { XenStoreClient } from '../../../src/client/client.js';
 import { BenchEnv, fmtRate, range, shards, type Scenario } from '../env.js';
 import type { TxnJob, TxnPattern } from '../jobs.js';
 import { COUNTER_KEY, SHARED_KEYS, SHARED_VALUES, VMSTART_DOMID_BASE } from '../keys.js';
+import type { TxnSend } from '../options.js';
 import { makeRow, type Row } from '../result.js';
 import type { StepResult } from '../runner.js';
 import type { Target } from '../target.js';
@@ -67,18 +70,31 @@ async function readCounter(t: Target, env: BenchEnv): Promise<number> {
   }
 }
 
+/** The row's variant: the pattern, and "sequential" when its clients keep one request in flight. */
+export function txnVariant(pattern: TxnPattern, send: TxnSend): string {
+  return send === 'sequential' ? `${pattern} sequential` : pattern;
+}
+
 async function runPattern(env: BenchEnv, t: Target, scenario: string, pattern: TxnPattern, ks: readonly number[]): Promise<Row[]> {
   const rows: Row[] = [];
+  for (const send of env.opts.txnSends) rows.push(...(await runSend(env, t, scenario, pattern, ks, send)));
+  return rows;
+}
+
+async function runSend(env: BenchEnv, t: Target, scenario: string, pattern: TxnPattern, ks: readonly number[], send: TxnSend): Promise<Row[]> {
+  const rows: Row[] = [];
+  const pipeline = send === 'pipelined';
+  const variant = txnVariant(pattern, send);
   for (const k of ks) {
     const before = pattern === 'vmstart' ? 0 : await readCounter(t, env);
-    const r = await env.measure(`${scenario} ${pattern} ${t.mode} K=${k}`, t, txnJobs(t.socket, pattern, range(VMSTART_DOMID_BASE, k), env.opts.workers, env.opts.txnPipeline));
+    const r = await env.measure(`${scenario} ${variant} ${t.mode} K=${k}`, t, txnJobs(t.socket, pattern, range(VMSTART_DOMID_BASE, k), env.opts.workers, pipeline));
     const extra: Record<string, number | boolean> = {};
     if (pattern !== 'vmstart') {
       const after = await readCounter(t, env);
       const expected = before + (r.counters.commitsTotal ?? 0);
       Object.assign(extra, { counterBefore: before, counterAfter: after, counterExpected: expected, counterOk: after === expected });
     }
-    const row = txnRow(r, scenario, pattern, t.mode, k, 'clients', { ...extra, pipelined: env.opts.txnPipeline });
+    const row = txnRow(r, scenario, variant, t.mode, k, 'clients', { ...extra, pipelined: pipeline });
     env.progress.end(summary(row) + (pattern === 'vmstart' ? '' : extra.counterOk === true ? ', counter exact' : ', COUNTER MISMATCH'));
     rows.push(row);
   }
@@ -87,7 +103,7 @@ async function runPattern(env: BenchEnv, t: Target, scenario: string, pattern: T
 
 export const vmstart: Scenario = {
   name: 'vmstart',
-  steps: (env) => env.txnModes().length * env.sizes.vmstartK.length,
+  steps: (env) => env.txnModes().length * env.opts.txnSends.length * env.sizes.vmstartK.length,
   run: async (env: BenchEnv) => {
     const rows: Row[] = [];
     for (const mode of env.txnModes()) {
@@ -106,7 +122,7 @@ export const vmstart: Scenario = {
 
 export const hotkey: Scenario = {
   name: 'hotkey',
-  steps: (env) => env.txnModes().length * (env.sizes.hotkeyK.length + env.sizes.counterK.length),
+  steps: (env) => env.txnModes().length * env.opts.txnSends.length * (env.sizes.hotkeyK.length + env.sizes.counterK.length),
   run: async (env: BenchEnv) => {
     const rows: Row[] = [];
     for (const mode of env.txnModes()) {
