@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listening as canConnect } from '../../src/server/socket-path.js';
 import { sleep } from './clock.js';
 import { haveTaskset } from './proc.js';
 
@@ -64,19 +64,6 @@ export function supportsMode(daemonCmd: string | undefined): boolean {
   return daemonCmd === undefined || daemonCmd.includes('{mode}');
 }
 
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
 
 /** Daemons started here and not yet stopped, so that an interrupted bench leaves none behind. */
 const live = new Map<ChildProcess, string>();

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { connect, type XenStoreClient } from '../client/client.js';
 import { XenStoreError } from '../client/errors.js';
 import { DEFAULT_SIM_DIR } from '../sim/layout.js';
-import { DEFAULT_SOCKET } from '../client/channel.js';
+import { defaultSocketPath } from '../client/channel.js';
 import { control } from './control.js';
 import { atoi, strerror } from './escape.js';
 import * as history from './history.js';
@@ -233,7 +233,7 @@ async function open(v: Values): Promise<XenStoreClient | undefined> {
     const code = e instanceof XenStoreError ? e.code : 'EINVAL';
     const detail = e instanceof XenStoreError && typeof v.domain === 'string' ? e.detail : undefined;
     stderr(`xs_open: ${detail ?? strerror(code)}`);
-    if (typeof v.domain !== 'string') stderr(unreachable((v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET, code));
+    if (typeof v.domain !== 'string') stderr(unreachable((v.socket as string | undefined) ?? defaultSocketPath(), code));
     return undefined;
   }
 }

@@ -236,8 +236,6 @@ export class Daemon implements Services {
     conn.sink.close();
   }
 
-
-
   /** After a live update was abandoned: serve what every connection sent meanwhile. */
   resumeAll(): void {
     this.flow.resumeAll(this.conns);
@@ -275,7 +273,6 @@ export class Daemon implements Services {
     this.dirty.clear();
   }
 
-
   private systemContext(state: TreeState): OpContext {
     return { state, caller: SYSTEM, limits: undefined, home: '/local/domain/0' };
   }
@@ -284,8 +281,6 @@ export class Daemon implements Services {
   quota(domid: number, name: QuotaName): number {
     return this.domains.get(domid)?.quotas.get(name) ?? this.settings[name];
   }
-
-
 
   // ---- transactions (commits.ts) ---------------------------------------------
 

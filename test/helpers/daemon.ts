@@ -16,11 +16,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { listening } from '../../src/server/socket-path.js';
 
 /** Default bound for one external command or one wait. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -74,20 +74,8 @@ export async function waitFor<T>(cond: () => T | false | undefined | Promise<T |
   }
 }
 
-/** Resolves true if a Unix socket at `path` accepts a connection. */
-export function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
+/** Resolves true if a Unix socket at `path` accepts a connection (the daemon's own probe). */
+export const canConnect = listening;
 
 // ---- running commands -------------------------------------------------------
 

@@ -101,40 +101,36 @@ async function runSend(env: BenchEnv, t: Target, scenario: string, pattern: TxnP
   return rows;
 }
 
+/** Each conflict mode on a fresh daemon with the shared keys written: the patterns at their sizes. */
+async function eachMode(env: BenchEnv, scenario: string, patterns: ReadonlyArray<readonly [TxnPattern, readonly number[]]>): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const mode of env.txnModes()) {
+    rows.push(
+      ...(await env.withDaemon(mode, async (t) => {
+        const c = await env.client(t);
+        await writeSharedKeys(c);
+        c.close();
+        const out: Row[] = [];
+        for (const [pattern, ks] of patterns) out.push(...(await runPattern(env, t, scenario, pattern, ks)));
+        return out;
+      })),
+    );
+  }
+  return rows;
+}
+
 export const vmstart: Scenario = {
   name: 'vmstart',
   steps: (env) => env.txnModes().length * env.opts.txnSends.length * env.sizes.vmstartK.length,
-  run: async (env: BenchEnv) => {
-    const rows: Row[] = [];
-    for (const mode of env.txnModes()) {
-      rows.push(
-        ...(await env.withDaemon(mode, async (t) => {
-          const c = await env.client(t);
-          await writeSharedKeys(c);
-          c.close();
-          return runPattern(env, t, 'vmstart', 'vmstart', env.sizes.vmstartK);
-        })),
-      );
-    }
-    return rows;
-  },
+  run: (env: BenchEnv) => eachMode(env, 'vmstart', [['vmstart', env.sizes.vmstartK]]),
 };
 
 export const hotkey: Scenario = {
   name: 'hotkey',
   steps: (env) => env.txnModes().length * env.opts.txnSends.length * (env.sizes.hotkeyK.length + env.sizes.counterK.length),
-  run: async (env: BenchEnv) => {
-    const rows: Row[] = [];
-    for (const mode of env.txnModes()) {
-      rows.push(
-        ...(await env.withDaemon(mode, async (t) => {
-          const c = await env.client(t);
-          await writeSharedKeys(c);
-          c.close();
-          return [...(await runPattern(env, t, 'hotkey', 'hotkey', env.sizes.hotkeyK)), ...(await runPattern(env, t, 'hotkey', 'counter', env.sizes.counterK))];
-        })),
-      );
-    }
-    return rows;
-  },
+  run: (env: BenchEnv) =>
+    eachMode(env, 'hotkey', [
+      ['hotkey', env.sizes.hotkeyK],
+      ['counter', env.sizes.counterK],
+    ]),
 };
