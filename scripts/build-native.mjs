@@ -4,7 +4,8 @@
 //
 // Builds the native addons with npm's own node-gyp against the installed Node
 // headers, never downloading anything: native/xsshm.node (shared memory for
-// the simulated Xen) and native/xsxen.node (event channels, grant and foreign
+// the simulated Xen), native/xsio.node (the Unix-socket connections' I/O
+// without Node's stream layer) and native/xsxen.node (event channels, grant and foreign
 // mappings, and the domain list for the real Xen). Skips the build when both
 // are newer than their sources and binding.gyp.
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,7 @@ const built = (name) => {
   const sources = readdirSync(dir).filter((f) => f.startsWith(name) && (f.endsWith('.cc') || f.endsWith('.h')));
   return sources.every((f) => t >= statSync(join(dir, f)).mtimeMs) && t >= statSync(join(dir, 'binding.gyp')).mtimeMs;
 };
-if (built('xsshm') && built('xsxen')) process.exit(0);
+if (built('xsshm') && built('xsxen') && built('xsio')) process.exit(0);
 const optional = process.argv.includes('--optional');
 const giveUp = (why) => {
   console.error(`build-native: ${why}`);

@@ -2,13 +2,15 @@
 // saying so when there is something to compile and staying quiet when dist/
 // is already up to date with the sources.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const info = join(root, 'dist', '.tsbuildinfo');
+// Written after each successful compile: not tsc's own .tsbuildinfo, which a
+// `tsc --noEmit` run also refreshes without emitting anything.
+const stamp = join(root, 'dist', '.compiled');
 
 /** The newest modification time under `dir` (TypeScript sources and configs). */
 function newest(dir) {
@@ -23,7 +25,7 @@ function newest(dir) {
 }
 
 const sources = Math.max(newest(join(root, 'src')), newest(join(root, 'test')), newest(join(root, 'bench')), statSync(join(root, 'tsconfig.json')).mtimeMs);
-if (existsSync(info) && statSync(info).mtimeMs >= sources) process.exit(0);
+if (existsSync(stamp) && statSync(stamp).mtimeMs >= sources) process.exit(0);
 console.error('compile: compiling the TypeScript sources into dist/ (tsc)');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 try {
@@ -31,3 +33,4 @@ try {
 } catch {
   process.exit(1);
 }
+writeFileSync(stamp, `${new Date().toISOString()}\n`);

@@ -22,6 +22,7 @@ export const options: Record<string, Opt> = {
   'live-update-state': { type: 'string' },
   'no-sim': { type: 'boolean' },
   backend: { type: 'string' },
+  'socket-io': { type: 'string' },
   fork: { type: 'boolean' },
   // Accepted because Xen's init scripts or admins' XENSTORED_ARGS may pass them (C xenstored's flags).
   'trace-file': { type: 'string', short: 'T' },
@@ -68,6 +69,9 @@ export function usage(): string {
     '                             none, or auto (default: xen where /dev/xen/evtchn exists,',
     '                             else sim)',
     '      --no-sim               same as --backend none: INTRODUCE only records domains',
+    '      --socket-io KIND       how socket connections are read and written: native (the',
+    '                             xsio addon: no stream layer), stream (Node\'s sockets), or',
+    '                             auto (default: native when the addon is built)',
     '      --fork                 start in the background and return once ready (what Xen\'s',
     '                             init scripts expect of XENSTORED; C xenstored\'s default)',
     '  -P, --output-pid           print the daemon\'s pid on stdout once ready',

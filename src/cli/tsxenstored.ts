@@ -19,6 +19,8 @@ import { options, usage } from './daemon-options.js';
 import { Daemon } from '../server/daemon.js';
 import { checkLogFile, Logger, type Level } from '../server/log.js';
 import { DEFAULT_SOCKET, UnixTransport } from '../server/transport-unix.js';
+import { NativeIo } from '../server/native-io.js';
+import { AddonMissingError } from '../server/native-addon.js';
 import { listening, PathInUseError } from '../server/socket-path.js';
 import { packageVersion } from './version.js';
 import { Metrics } from '../server/metrics.js';
@@ -55,6 +57,19 @@ function backendKind(v: Record<string, string | boolean | string[] | undefined>)
   if (b === 'auto') return xenPresent() ? 'xen' : 'sim';
   if (b === 'xen' && !xenPresent()) fail('--backend xen: no /dev/xen/evtchn here (not a Xen control domain, or the xen-evtchn module is not loaded)');
   return b as 'xen' | 'sim' | 'none';
+}
+
+/** --socket-io: the addon's I/O (native), Node's sockets (stream), or native when built (auto). */
+function socketIo(v: Record<string, string | boolean | string[] | undefined>): NativeIo | undefined {
+  const k = (v['socket-io'] as string | undefined) ?? 'auto';
+  if (!['auto', 'native', 'stream'].includes(k)) fail('--socket-io is auto, native or stream');
+  if (k === 'stream') return undefined;
+  try {
+    return NativeIo.get();
+  } catch (e) {
+    if (k === 'native' || !(e instanceof AddonMissingError)) fail(`--socket-io ${k}: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 function number(name: string, v: string): number {
@@ -178,7 +193,7 @@ async function main(): Promise<void> {
     logger.info(`recovered the store from ${durableDir}: snapshot + ${recovered.entries} log entries${recovered.truncatedBytes > 0 ? `, cut a torn tail of ${recovered.truncatedBytes} bytes (never acknowledged)` : ''}`);
   }
   const path = (v.socket as string | undefined) ?? process.env.XENSTORED_PATH ?? DEFAULT_SOCKET;
-  const transport = new UnixTransport(daemon, path);
+  const transport = new UnixTransport(daemon, path, socketIo(v));
   // Before anything is attached: another daemon serving this socket keeps it (checked again at listen).
   if (lu === undefined && (await listening(path))) fail(new PathInUseError(path).message);
   // Order matters: rings and restored state are in place before anyone can connect.
@@ -342,7 +357,7 @@ async function main(): Promise<void> {
     void metricsAfterHandover();
   }
   const where = kind === 'sim' ? `, simulated Xen in ${simDir}` : kind === 'xen' ? ', real Xen backend' : '';
-  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}${where})`);
+  logger.info(`listening on ${path} (pid ${process.pid}, conflict mode ${conflict}, socket I/O ${transport.ioKind}${where})`);
   if (v['output-pid'] === true) process.stdout.write(`${process.pid}\n`);
   // Started by --fork: tell the waiting parent, then live on alone.
   if (lu === undefined && process.env.TSXENSTORED_FORKED === '1') {

@@ -27,6 +27,8 @@ const EMPTY = Buffer.alloc(0);
 export class FrameDecoder {
   private buf: Buffer = EMPTY;
   private off = 0;
+  /** `buf` is the caller's chunk itself, not a copy. */
+  private borrowed = false;
 
   /** Bytes received but not yet returned as frames. */
   get buffered(): number {
@@ -42,10 +44,24 @@ export class FrameDecoder {
     if (chunk.length === 0) return;
     if (this.off === this.buf.length) {
       this.buf = chunk;
+      this.borrowed = true;
     } else {
       // Only the tail of a split frame is copied: at most one frame's worth.
       this.buf = Buffer.concat([this.buf.subarray(this.off), chunk]);
+      this.borrowed = false;
     }
+    this.off = 0;
+  }
+
+  /**
+   * Makes the unread bytes the decoder's own, for a caller that feeds chunks
+   * it will overwrite (a read buffer used again for every read).
+   */
+  retain(): void {
+    if (!this.borrowed) return;
+    this.borrowed = false;
+    if (this.off < this.buf.length) this.buf = Buffer.from(this.buf.subarray(this.off));
+    else this.buf = EMPTY;
     this.off = 0;
   }
 
@@ -70,5 +86,6 @@ export class FrameDecoder {
   reset(): void {
     this.buf = EMPTY;
     this.off = 0;
+    this.borrowed = false;
   }
 }

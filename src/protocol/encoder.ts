@@ -72,6 +72,11 @@ export class FrameBatch {
     return Buffer.from(this.scratch.subarray(0, this.len));
   }
 
+  /** What is batched, in place: valid until the next add, clear or take. */
+  view(): Buffer {
+    return this.scratch.subarray(0, this.len);
+  }
+
   /** Drops everything added since the last take. */
   clear(): void {
     this.len = 0;

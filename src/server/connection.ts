@@ -26,6 +26,8 @@ export interface Sink {
   close(): void;
   /** How the transport names this peer in logs. */
   readonly label: string;
+  /** write() is done with the buffer when it returns (it may be reused at once). */
+  readonly copies?: boolean;
 }
 
 export interface ConnWatch extends Watch {
@@ -99,8 +101,13 @@ export class Connection implements WatchOwner {
   flush(): number {
     if (this.closed || this.held || this.out.bytes === 0) return 0;
     const frames = this.out.frames;
-    const buf = this.out.take();
-    this.sink.write(buf, frames);
-    return buf.length;
+    const n = this.out.bytes;
+    if (this.sink.copies === true) {
+      this.sink.write(this.out.view(), frames);
+      this.out.clear();
+    } else {
+      this.sink.write(this.out.take(), frames);
+    }
+    return n;
   }
 }

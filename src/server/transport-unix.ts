@@ -1,52 +1,42 @@
 /**
  * The Unix-socket transport: every connection on it is the privileged control
- * domain, as in Xen. Bytes go straight to the daemon; output back-pressure
- * comes from the socket's own write queue.
+ * domain, as in Xen. Node's server accepts; each connection is then served
+ * either by the `xsio` addon (native-io.ts: its fd polled on Node's loop,
+ * read into a shared arena, replies sent at once) or, without the addon, by
+ * a Node socket (socket-peer.ts). Bytes go straight to the daemon; output
+ * back-pressure comes from the peer's own write queue.
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname } from 'node:path';
-import type { Connection, Sink } from './connection.js';
+import type { Connection } from './connection.js';
 import { fdOf } from './fd.js';
+import type { NativeIo } from './native-io.js';
+import { NativePeer, StreamPeer, type Peer, type PeerEvents } from './socket-peer.js';
 import { claimSocketPath, fileIdentity, removeIfOurs } from './socket-path.js';
 import type { Daemon } from './daemon.js';
 
 export const DEFAULT_SOCKET = '/var/run/xenstored/socket';
 
-class SocketSink implements Sink {
-  constructor(private readonly socket: Socket) {}
-  write(buf: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(buf);
-  }
-  get backlog(): number {
-    return this.socket.writableLength;
-  }
-  /** Socket peers are dom0, exempt from the outstanding quota: not tracked. */
-  readonly backlogFrames = 0;
-  pause(): void {
-    this.socket.pause();
-  }
-  resume(): void {
-    this.socket.resume();
-  }
-  close(): void {
-    this.socket.end();
-    // Do not wait for a peer that never reads.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
-  }
-  readonly label = 'socket';
-}
-
 export class UnixTransport {
   private server: Server | undefined;
-  private readonly accepted = new Map<Connection, Socket>();
+  private readonly accepted = new Map<Connection, Peer>();
   /** The socket file this process bound (removed at close only if still the same file). */
   private bound: string | undefined;
 
+  /**
+   * @param io serves the connections natively; undefined: with Node's sockets
+   */
   constructor(
     private readonly daemon: Daemon,
     readonly path: string,
+    private readonly io?: NativeIo,
   ) {}
+
+  /** How connections are served: 'native' (the xsio addon) or 'stream' (Node's sockets). */
+  get ioKind(): 'native' | 'stream' {
+    return this.io === undefined ? 'stream' : 'native';
+  }
 
   /**
    * Listens on the path, or (live update) on an inherited listening file
@@ -57,8 +47,9 @@ export class UnixTransport {
       mkdirSync(dirname(this.path), { recursive: true });
       await claimSocketPath(this.path);
     }
-    const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
-    server.maxConnections = this.daemon.settings.connections;
+    // Paused: a connection served natively is never read by Node.
+    const server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (s) => this.accepted1(s));
+    if (this.io === undefined) server.maxConnections = this.daemon.settings.connections;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -75,14 +66,15 @@ export class UnixTransport {
 
   /** Takes over a connected socket inherited from the previous daemon (live update). */
   adopt(fd: number): Connection {
-    return this.accept(new Socket({ fd, readable: true, writable: true }));
+    if (this.io !== undefined) return this.serve((events) => new NativePeer(this.io!, fd, events));
+    return this.serve((events) => new StreamPeer(new Socket({ fd, readable: true, writable: true }), events));
   }
 
   /** File descriptors to hand to the next daemon: the listener and each connection's socket. */
   handles(): { listener: number | undefined; conns: Map<Connection, number> } {
     const conns = new Map<Connection, number>();
-    for (const [c, s] of this.accepted) {
-      const fd = fdOf(s);
+    for (const [c, p] of this.accepted) {
+      const fd = p.fd;
       if (fd !== undefined) conns.set(c, fd);
     }
     return { listener: fdOf(this.server), conns };
@@ -90,48 +82,58 @@ export class UnixTransport {
 
   /**
    * Stops (or restarts) reading every connection, for a live update. Bytes
-   * the stream layer had already read from the kernel are moved into the
-   * connection's decoder, so that they travel on as pending input instead of
-   * being lost with this process.
+   * already read but not processed stay in each connection's decoder and
+   * travel on as pending input; the rest stays in the kernel with the fd.
    */
   freeze(frozen: boolean): void {
-    for (const [conn, s] of this.accepted) {
-      const state = (s as unknown as { _readableState: { reading: boolean } })._readableState;
-      if (!frozen) {
-        s.resume();
-        s.read(0); // restart reading at the handle
-        continue;
-      }
-      s.pause();
-      const handle = (s as unknown as { _handle: { readStop?: () => number; reading?: boolean } | null })._handle;
-      if (handle?.readStop !== undefined) {
-        handle.reading = false;
-        handle.readStop();
-      }
-      // While state.reading is set, read() only hands out what is buffered.
-      for (let chunk = s.read() as Buffer | null; chunk !== null; chunk = s.read() as Buffer | null) conn.decoder.feed(chunk);
-      state.reading = false; // so that a thaw asks the handle to read again
-    }
+    for (const [conn, p] of this.accepted) p.freeze(conn, frozen);
   }
 
   /** Bytes still queued in user space for each connection (must reach the kernel before a handover). */
   unsentBytes(): number {
     let n = 0;
-    for (const s of this.accepted.values()) n += s.writableLength;
+    for (const p of this.accepted.values()) n += p.backlog;
     return n;
   }
 
-  private accept(socket: Socket): Connection {
+  /** A connection accepted by the server (paused). */
+  private accepted1(socket: Socket): void {
+    const io = this.io;
+    if (io === undefined) {
+      this.serve((events) => new StreamPeer(socket, events));
+      socket.resume();
+      return;
+    }
+    // Natively served: the addon takes its own fd for the socket, and Node's closes.
+    const fd = fdOf(socket);
+    let own: number | undefined;
+    try {
+      if (fd !== undefined && this.accepted.size < this.daemon.settings.connections) own = io.dup(fd);
+    } catch (e) {
+      this.daemon.logger.warn(`socket: cannot take the connection: ${(e as Error).message}`);
+    }
+    socket.destroy();
+    if (own !== undefined) this.serve((events) => new NativePeer(io, own, events));
+  }
+
+  private serve(make: (events: PeerEvents) => Peer): Connection {
     const d = this.daemon;
-    const conn = d.connect(0, true, new SocketSink(socket));
-    this.accepted.set(conn, socket);
-    socket.on('data', (chunk: Buffer) => d.receive(conn, chunk));
-    socket.on('drain', () => d.writable(conn));
-    socket.on('error', (e) => d.logger.debug(`${conn.label}: ${e.message}`));
-    socket.on('close', () => {
-      this.accepted.delete(conn);
-      d.disconnect(conn);
+    let conn: Connection | undefined;
+    const peer = make({
+      data: (chunk, transient) => {
+        d.receive(conn!, chunk);
+        // What the decoder keeps of a chunk that is about to be overwritten, it copies.
+        if (transient) conn!.decoder.retain();
+      },
+      drained: () => d.writable(conn!),
+      error: (e) => d.logger.debug(`${conn!.label}: ${e}`),
+      closed: () => {
+        this.accepted.delete(conn!);
+        d.disconnect(conn!);
+      },
     });
+    conn = d.connect(0, true, peer);
+    this.accepted.set(conn, peer);
     return conn;
   }
 

@@ -118,130 +118,133 @@ async function currentPid(pidFile: string, not: number): Promise<number> {
   );
 }
 
-describe('live update under load', () => {
-  const work = tempDir('tsxs-lu-');
-  const pidFile = join(work, 'pid');
-  let d: DaemonHandle | undefined;
-  after(async () => {
-    const p = readPidFile(pidFile);
-    if (p !== undefined) pids.add(p);
-    await stopLeftovers();
-    await d?.stop();
-  });
-
-  test('live-update -s -F while clients and a guest write, read and watch: new pid, nothing failed, nothing lost', { timeout: 180_000 }, async (t) => {
-    d = await startDaemon({ args: ['--pid-file', pidFile] });
-    const simDir = simDirOf(d);
-    const firstPid = await waitFor(() => readPidFile(pidFile), { what: 'the pid file' });
-    assert.equal(firstPid, d.pid);
-    pids.add(firstPid);
-
-    const admin = await connect({ path: d.socket });
-    await createGuest(admin, { domid: 5, dir: simDir });
-    await admin.write('/lu/base', 'base');
-
-    // Watchers: everything under /lu; /lu only one level down; the guest on its own data.
-    const watcher = await connect({ path: d.socket });
-    const allEvents: string[] = [];
-    const allStream = await watcher.watch('/lu', { token: 'all' });
-    const allDone = collect(allStream, allEvents);
-    const shallowEvents: string[] = [];
-    const shallowStream = await watcher.watch('/lu', { token: 'shallow', depth: 1 });
-    const shallowDone = collect(shallowStream, shallowEvents);
-    const guest = await connectGuest(5, { simDir });
-    const guestEvents: string[] = [];
-    const guestStream = await guest.watch('/local/domain/5/data/lu', { token: 'guest' });
-    const guestDone = collect(guestStream, guestEvents);
-
-    // Load: three socket clients and the guest.
-    const load: Load = { written: [], failures: [], ops: 0, stop: false };
-    const guestLoad: Load = { written: [], failures: [], ops: 0, stop: false };
-    const clients = await Promise.all([0, 1, 2].map(() => connect({ path: d!.socket })));
-    const loops = [...clients.map((xs, i) => loop(xs, `/lu/c${i}`, load, `c${i}`)), loop(guest, '/local/domain/5/data/lu', guestLoad, 'guest')];
-    await waitFor(() => load.ops >= 30 && guestLoad.ops >= 10, { what: 'load before the update' });
-    await admin.write('/lu/shallow-before', '1');
-    await admin.write('/lu/deep/below-before', '1');
-
-    // Open transactions: without -F the update is refused.
-    const txReader = await connect({ path: d.socket });
-    const txWriter = await connect({ path: d.socket });
-    const tr = await txReader.startTransaction();
-    assert.equal((await tr.read('/lu/base')).toString(), 'base');
-    const tw = await txWriter.startTransaction();
-    await tw.write('/lu/tx-write', 'never');
-    assert.equal(await admin.control('live-update', '-s'), 'BUSY');
-    assert.equal(readPidFile(pidFile), firstPid, 'BUSY: still the same daemon');
-    assert.ok(d.running());
-
-    // Forced: the open transactions survive, doomed if they wrote.
-    assert.equal(await admin.control('live-update', '-s', '-F'), 'OK');
-    const secondPid = await currentPid(pidFile, firstPid);
-    pids.add(secondPid);
-    t.diagnostic(`pid ${firstPid} -> ${secondPid}`);
-    await waitFor(() => !d!.running(), { what: 'the old daemon to exit' });
-
-    // More load on the new daemon, through the very same connections.
-    const opsAt = load.ops;
-    const guestOpsAt = guestLoad.ops;
-    await waitFor(() => load.ops >= opsAt + 30 && guestLoad.ops >= guestOpsAt + 10, { what: 'load after the update' });
-    await admin.write('/lu/shallow-after', '1');
-    await admin.write('/lu/deep/below-after', '1');
-    load.stop = true;
-    guestLoad.stop = true;
-    await Promise.all(loops);
-    assert.deepEqual(load.failures, [], 'no socket client request failed');
-    assert.deepEqual(guestLoad.failures, [], 'no guest request failed');
-
-    // The transactions opened before the update.
-    assert.equal((await tr.read('/lu/base')).toString(), 'base', 'a transaction still reads after the update');
-    await tr.commit();
-    assert.equal(await errCode(tw.commit()), 'EAGAIN', 'a transaction that wrote cannot commit after the update');
-    assert.equal(await admin.exists('/lu/tx-write'), false);
-
-    // Every write produced its event, for the socket watcher and for the guest.
-    const missing = (events: readonly string[], paths: readonly string[]): string[] => {
-      const seen = new Set(events);
-      return paths.filter((p) => !seen.has(p));
-    };
-    await waitFor(() => missing(allEvents, load.written).length === 0 || undefined, { what: 'every socket write\'s event' }).catch(() => undefined);
-    await waitFor(() => missing(guestEvents, guestLoad.written).length === 0 || undefined, { what: 'every guest write\'s event' }).catch(() => undefined);
-    assert.deepEqual(missing(allEvents, load.written), [], `lost events of ${load.written.length} socket writes`);
-    assert.deepEqual(missing(guestEvents, guestLoad.written), [], `lost events of ${guestLoad.written.length} guest writes`);
-    assert.ok(allEvents.includes('/lu/shallow-after') && allEvents.includes('/lu/deep/below-after'));
-    // The depth-limited watch kept its depth.
-    await waitFor(() => shallowEvents.includes('/lu/shallow-after') || undefined, { what: 'the shallow watch event' });
-    assert.ok(shallowEvents.includes('/lu/shallow-before'));
-    assert.deepEqual(
-      shallowEvents.filter((p) => p.startsWith('/lu/deep/') || /^\/lu\/c[0-9]\/k/.test(p)),
-      [],
-      'depth 1: nothing two levels down, before or after the update',
-    );
-
-    assert.equal(await admin.control('check'), 'OK');
-
-    // A second update, from the daemon that was itself started by one.
-    assert.equal(await admin.control('live-update', '-s'), 'OK');
-    const thirdPid = await currentPid(pidFile, secondPid);
-    pids.add(thirdPid);
-    await waitFor(() => !isAlive(secondPid), { what: `pid ${secondPid} to exit` });
-    await clients[0]!.write('/lu/after-second', 'x');
-    await guest.write('/local/domain/5/data/lu/after-second', 'g');
-    assert.equal((await guest.read('/local/domain/5/data/lu/after-second')).toString(), 'g');
-    await waitFor(() => (allEvents.includes('/lu/after-second') && guestEvents.includes('/local/domain/5/data/lu/after-second')) || undefined, {
-      what: 'events after the second update',
+// Both ways of serving socket connections hand over their fds (the addon's and Node's sockets).
+for (const io of ['native', 'stream']) {
+  describe(`live update under load (socket I/O ${io})`, () => {
+    const work = tempDir('tsxs-lu-');
+    const pidFile = join(work, 'pid');
+    let d: DaemonHandle | undefined;
+    after(async () => {
+      const p = readPidFile(pidFile);
+      if (p !== undefined) pids.add(p);
+      await stopLeftovers();
+      await d?.stop();
     });
-    assert.equal(await admin.control('check'), 'OK');
-    // A newcomer can connect to the new daemon too.
-    const late = await connect({ path: d.socket });
-    assert.equal((await late.read('/lu/base')).toString(), 'base');
-    late.close();
 
-    for (const c of [...clients, admin, watcher, guest, txReader, txWriter]) c.close();
-    await Promise.all([allDone, shallowDone, guestDone]);
-    await killAndWait(thirdPid);
-    assert.equal(isAlive(thirdPid), false);
+    test('live-update -s -F while clients and a guest write, read and watch: new pid, nothing failed, nothing lost', { timeout: 180_000 }, async (t) => {
+      d = await startDaemon({ args: ['--pid-file', pidFile, '--socket-io', io] });
+      const simDir = simDirOf(d);
+      const firstPid = await waitFor(() => readPidFile(pidFile), { what: 'the pid file' });
+      assert.equal(firstPid, d.pid);
+      pids.add(firstPid);
+
+      const admin = await connect({ path: d.socket });
+      await createGuest(admin, { domid: 5, dir: simDir });
+      await admin.write('/lu/base', 'base');
+
+      // Watchers: everything under /lu; /lu only one level down; the guest on its own data.
+      const watcher = await connect({ path: d.socket });
+      const allEvents: string[] = [];
+      const allStream = await watcher.watch('/lu', { token: 'all' });
+      const allDone = collect(allStream, allEvents);
+      const shallowEvents: string[] = [];
+      const shallowStream = await watcher.watch('/lu', { token: 'shallow', depth: 1 });
+      const shallowDone = collect(shallowStream, shallowEvents);
+      const guest = await connectGuest(5, { simDir });
+      const guestEvents: string[] = [];
+      const guestStream = await guest.watch('/local/domain/5/data/lu', { token: 'guest' });
+      const guestDone = collect(guestStream, guestEvents);
+
+      // Load: three socket clients and the guest.
+      const load: Load = { written: [], failures: [], ops: 0, stop: false };
+      const guestLoad: Load = { written: [], failures: [], ops: 0, stop: false };
+      const clients = await Promise.all([0, 1, 2].map(() => connect({ path: d!.socket })));
+      const loops = [...clients.map((xs, i) => loop(xs, `/lu/c${i}`, load, `c${i}`)), loop(guest, '/local/domain/5/data/lu', guestLoad, 'guest')];
+      await waitFor(() => load.ops >= 30 && guestLoad.ops >= 10, { what: 'load before the update' });
+      await admin.write('/lu/shallow-before', '1');
+      await admin.write('/lu/deep/below-before', '1');
+
+      // Open transactions: without -F the update is refused.
+      const txReader = await connect({ path: d.socket });
+      const txWriter = await connect({ path: d.socket });
+      const tr = await txReader.startTransaction();
+      assert.equal((await tr.read('/lu/base')).toString(), 'base');
+      const tw = await txWriter.startTransaction();
+      await tw.write('/lu/tx-write', 'never');
+      assert.equal(await admin.control('live-update', '-s'), 'BUSY');
+      assert.equal(readPidFile(pidFile), firstPid, 'BUSY: still the same daemon');
+      assert.ok(d.running());
+
+      // Forced: the open transactions survive, doomed if they wrote.
+      assert.equal(await admin.control('live-update', '-s', '-F'), 'OK');
+      const secondPid = await currentPid(pidFile, firstPid);
+      pids.add(secondPid);
+      t.diagnostic(`pid ${firstPid} -> ${secondPid}`);
+      await waitFor(() => !d!.running(), { what: 'the old daemon to exit' });
+
+      // More load on the new daemon, through the very same connections.
+      const opsAt = load.ops;
+      const guestOpsAt = guestLoad.ops;
+      await waitFor(() => load.ops >= opsAt + 30 && guestLoad.ops >= guestOpsAt + 10, { what: 'load after the update' });
+      await admin.write('/lu/shallow-after', '1');
+      await admin.write('/lu/deep/below-after', '1');
+      load.stop = true;
+      guestLoad.stop = true;
+      await Promise.all(loops);
+      assert.deepEqual(load.failures, [], 'no socket client request failed');
+      assert.deepEqual(guestLoad.failures, [], 'no guest request failed');
+
+      // The transactions opened before the update.
+      assert.equal((await tr.read('/lu/base')).toString(), 'base', 'a transaction still reads after the update');
+      await tr.commit();
+      assert.equal(await errCode(tw.commit()), 'EAGAIN', 'a transaction that wrote cannot commit after the update');
+      assert.equal(await admin.exists('/lu/tx-write'), false);
+
+      // Every write produced its event, for the socket watcher and for the guest.
+      const missing = (events: readonly string[], paths: readonly string[]): string[] => {
+        const seen = new Set(events);
+        return paths.filter((p) => !seen.has(p));
+      };
+      await waitFor(() => missing(allEvents, load.written).length === 0 || undefined, { what: 'every socket write\'s event' }).catch(() => undefined);
+      await waitFor(() => missing(guestEvents, guestLoad.written).length === 0 || undefined, { what: 'every guest write\'s event' }).catch(() => undefined);
+      assert.deepEqual(missing(allEvents, load.written), [], `lost events of ${load.written.length} socket writes`);
+      assert.deepEqual(missing(guestEvents, guestLoad.written), [], `lost events of ${guestLoad.written.length} guest writes`);
+      assert.ok(allEvents.includes('/lu/shallow-after') && allEvents.includes('/lu/deep/below-after'));
+      // The depth-limited watch kept its depth.
+      await waitFor(() => shallowEvents.includes('/lu/shallow-after') || undefined, { what: 'the shallow watch event' });
+      assert.ok(shallowEvents.includes('/lu/shallow-before'));
+      assert.deepEqual(
+        shallowEvents.filter((p) => p.startsWith('/lu/deep/') || /^\/lu\/c[0-9]\/k/.test(p)),
+        [],
+        'depth 1: nothing two levels down, before or after the update',
+      );
+
+      assert.equal(await admin.control('check'), 'OK');
+
+      // A second update, from the daemon that was itself started by one.
+      assert.equal(await admin.control('live-update', '-s'), 'OK');
+      const thirdPid = await currentPid(pidFile, secondPid);
+      pids.add(thirdPid);
+      await waitFor(() => !isAlive(secondPid), { what: `pid ${secondPid} to exit` });
+      await clients[0]!.write('/lu/after-second', 'x');
+      await guest.write('/local/domain/5/data/lu/after-second', 'g');
+      assert.equal((await guest.read('/local/domain/5/data/lu/after-second')).toString(), 'g');
+      await waitFor(() => (allEvents.includes('/lu/after-second') && guestEvents.includes('/local/domain/5/data/lu/after-second')) || undefined, {
+        what: 'events after the second update',
+      });
+      assert.equal(await admin.control('check'), 'OK');
+      // A newcomer can connect to the new daemon too.
+      const late = await connect({ path: d.socket });
+      assert.equal((await late.read('/lu/base')).toString(), 'base');
+      late.close();
+
+      for (const c of [...clients, admin, watcher, guest, txReader, txWriter]) c.close();
+      await Promise.all([allDone, shallowDone, guestDone]);
+      await killAndWait(thirdPid);
+      assert.equal(isAlive(thirdPid), false);
+    });
   });
-});
+}
 
 describe('live update: special cases', () => {
   test('a daemon serving metrics (--metrics-listen) is live-updated, and its successor serves them at the same address', { timeout: 60_000 }, async () => {

@@ -143,6 +143,47 @@ describe('FrameDecoder chunking', () => {
   });
 });
 
+describe('FrameDecoder over one reused read buffer (retain)', () => {
+  test('random chunkings read into one buffer that is overwritten after each chunk decode to the frames (property)', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 40 }), (input, cuts) => {
+        const bytes = encodeAll(input);
+        const arena = Buffer.alloc(bytes.length + 1);
+        const d = new FrameDecoder();
+        const out: Plain[] = [];
+        for (const chunk of splitAt(bytes, cuts)) {
+          // As the native transport does: the chunk lives in a shared buffer...
+          chunk.copy(arena, 0);
+          d.feed(arena.subarray(0, chunk.length));
+          drain(d, out);
+          d.retain();
+          // ...which the next read overwrites.
+          arena.fill(0xee);
+        }
+        assert.deepEqual(out, input);
+        assert.equal(d.buffered, 0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('retain copies only what is unread, and only a borrowed chunk', () => {
+    const d = new FrameDecoder();
+    const bytes = encodeAll(sample.slice(0, 2));
+    const arena = Buffer.from(bytes);
+    d.feed(arena.subarray(0, bytes.length - 3));
+    const first = d.next();
+    assert.ok(first !== undefined);
+    d.retain();
+    arena.fill(0);
+    assert.equal(d.buffered, HEADER_SIZE + sample[1]!.payload.length - 3);
+    d.feed(bytes.subarray(bytes.length - 3));
+    const second = d.next();
+    assert.ok(second !== undefined);
+    assert.deepEqual(Buffer.from(second.payload), sample[1]!.payload);
+  });
+});
+
 describe('FrameDecoder limits', () => {
   function header(len: number): Buffer {
     const h = Buffer.alloc(HEADER_SIZE);

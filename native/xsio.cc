@@ -1,0 +1,288 @@
+// xsio: I/O for the daemon's Unix-socket connections without Node's stream
+// layer. Each connection's fd is polled on Node's own libuv loop; a readable
+// fd is read into one arena shared with JavaScript (no Buffer per read), and
+// replies are written with one send(2) at once, only what the kernel refuses
+// being queued here until the fd is writable again. JavaScript hears of
+// everything through one callback: (kind, id, n).
+//
+//   init(callback, arena)   callback(kind, id, n): kind 0 data (n bytes at
+//                           the start of arena), 1 end (n: 0 for EOF, else an
+//                           errno; reading has stopped), 2 sent (n: bytes
+//                           still queued after a writable fd took some)
+//   dup(fd): a new fd for the same socket (close-on-exec, non-blocking)
+//   open(fd): id            starts polling fd (reading)
+//   write(id, buf): queued bytes after the write, or -errno
+//   pause(id) / resume(id)  stop / restart reading
+//   close(id, linger)       linger: keep writing what is queued, then close;
+//                           otherwise close now (queued bytes are dropped)
+//   stats(): [open connections, queued bytes in all]
+#include <node.h>
+#include <uv.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+namespace xsio {
+
+using v8::ArrayBufferView;
+using v8::Context;
+using v8::Function;
+using v8::FunctionCallbackInfo;
+using v8::Global;
+using v8::HandleScope;
+using v8::Integer;
+using v8::Isolate;
+using v8::Local;
+using v8::Object;
+using v8::String;
+using v8::Value;
+
+enum Kind { kData = 0, kEnd = 1, kSent = 2 };
+
+struct Peer {
+  uv_poll_t poll;
+  int fd;
+  uint32_t id;
+  bool reading = true;
+  bool ended = false;    // EOF or error seen: never read again
+  bool lingering = false; // close once the queue is empty
+  int events = 0;        // what the poll handle waits for now
+  std::string queue;     // bytes the kernel did not take yet
+  size_t queueOff = 0;
+};
+
+Isolate* isolate = nullptr;
+Global<Context> context;
+Global<Function> callback;
+Global<Object> arenaRef;
+char* arena = nullptr;
+size_t arenaLen = 0;
+std::unordered_map<uint32_t, Peer*> peers;
+uint32_t nextId = 1;
+size_t queuedTotal = 0;
+
+void Throw(const char* what, int err) {
+  Isolate* isolate = Isolate::GetCurrent();
+  std::string msg = std::string(what) + ": " + std::strerror(err);
+  Local<Value> e = v8::Exception::Error(String::NewFromUtf8(isolate, msg.c_str()).ToLocalChecked());
+  e.As<Object>()->Set(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "errno"), Integer::New(isolate, err)).Check();
+  isolate->ThrowException(e);
+}
+
+void TypeError(Isolate* iso, const char* usage) {
+  iso->ThrowException(v8::Exception::TypeError(String::NewFromUtf8(iso, usage).ToLocalChecked()));
+}
+
+void Emit(Kind kind, uint32_t id, int64_t n) {
+  HandleScope scope(isolate);
+  Local<Context> ctx = context.Get(isolate);
+  Context::Scope cs(ctx);
+  Local<Value> argv[3] = {Integer::New(isolate, kind), Integer::NewFromUnsigned(isolate, id), v8::Number::New(isolate, static_cast<double>(n))};
+  node::MakeCallback(isolate, ctx->Global(), callback.Get(isolate), 3, argv, {0, 0});
+}
+
+size_t Queued(const Peer* p) { return p->queue.size() - p->queueOff; }
+
+void OnEvents(uv_poll_t* handle, int status, int events);
+
+void Destroy(Peer* p) {
+  queuedTotal -= Queued(p);
+  peers.erase(p->id);
+  uv_poll_stop(&p->poll);
+  close(p->fd);
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), [](uv_handle_t* h) { delete static_cast<Peer*>(h->data); });
+}
+
+// Waits for what the peer needs now: readable while reading, writable while bytes are queued.
+void Arm(Peer* p) {
+  const int want = (p->reading && !p->ended && !p->lingering ? UV_READABLE : 0) | (Queued(p) > 0 ? UV_WRITABLE : 0);
+  if (want == p->events) return;
+  p->events = want;
+  if (want == 0) uv_poll_stop(&p->poll);
+  else uv_poll_start(&p->poll, want, OnEvents);
+}
+
+// Sends what is queued; false if the connection failed (then ended, and JS was told).
+bool SendQueued(Peer* p) {
+  while (Queued(p) > 0) {
+    ssize_t n = send(p->fd, p->queue.data() + p->queueOff, Queued(p), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      const int err = errno;
+      queuedTotal -= Queued(p);
+      p->queue.clear();
+      p->queueOff = 0;
+      if (p->lingering) return Destroy(p), false;
+      p->ended = true;
+      Arm(p);
+      Emit(kEnd, p->id, err);
+      return false;
+    }
+    p->queueOff += static_cast<size_t>(n);
+    queuedTotal -= static_cast<size_t>(n);
+  }
+  if (Queued(p) == 0) {
+    p->queue.clear();
+    p->queueOff = 0;
+  } else if (p->queueOff > 65536 && p->queueOff * 2 > p->queue.size()) {
+    p->queue.erase(0, p->queueOff);
+    p->queueOff = 0;
+  }
+  return true;
+}
+
+void OnEvents(uv_poll_t* handle, int status, int events) {
+  Peer* p = static_cast<Peer*>(handle->data);
+  if (status < 0) {
+    if (p->lingering) return Destroy(p);
+    p->ended = true;
+    p->reading = false;
+    Arm(p);
+    return Emit(kEnd, p->id, -status);
+  }
+  if (events & UV_WRITABLE) {
+    if (!SendQueued(p)) return;
+    if (p->lingering && Queued(p) == 0) return Destroy(p);
+    Arm(p);
+    if (!p->lingering) {
+      const uint32_t id = p->id;
+      Emit(kSent, id, static_cast<int64_t>(Queued(p)));
+      // JS may have closed the peer meanwhile: look it up again before reading.
+      auto it = peers.find(id);
+      if (it == peers.end() || it->second != p) return;
+    }
+  }
+  if ((events & UV_READABLE) && p->reading && !p->ended && !p->lingering) {
+    ssize_t n;
+    do n = read(p->fd, arena, arenaLen);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      p->ended = true;
+      Arm(p);
+      return Emit(kEnd, p->id, n == 0 ? 0 : errno);
+    }
+    Emit(kData, p->id, n);
+  }
+}
+
+Peer* Find(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() < 1 || !args[0]->IsUint32()) return nullptr;
+  auto it = peers.find(args[0].As<v8::Uint32>()->Value());
+  return it == peers.end() ? nullptr : it->second;
+}
+
+void Init(const FunctionCallbackInfo<Value>& args) {
+  Isolate* iso = args.GetIsolate();
+  if (args.Length() != 2 || !args[0]->IsFunction() || !args[1]->IsArrayBufferView()) return TypeError(iso, "init(callback, arena)");
+  isolate = iso;
+  context.Reset(iso, iso->GetCurrentContext());
+  callback.Reset(iso, args[0].As<Function>());
+  Local<ArrayBufferView> view = args[1].As<ArrayBufferView>();
+  arenaRef.Reset(iso, view); // the arena must outlive every read into it
+  arena = static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset();
+  arenaLen = view->ByteLength();
+}
+
+void Dup(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() != 1 || !args[0]->IsInt32()) return TypeError(args.GetIsolate(), "dup(fd)");
+  int fd = fcntl(args[0].As<v8::Int32>()->Value(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return Throw("dup", errno);
+  args.GetReturnValue().Set(fd);
+}
+
+void Open(const FunctionCallbackInfo<Value>& args) {
+  if (isolate == nullptr || args.Length() != 1 || !args[0]->IsInt32()) return TypeError(args.GetIsolate(), "open(fd) after init()");
+  const int fd = args[0].As<v8::Int32>()->Value();
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return Throw("open: fcntl", errno);
+  auto* p = new Peer();
+  p->fd = fd;
+  p->id = nextId++;
+  if (nextId == 0) nextId = 1;
+  int rc = uv_poll_init(node::GetCurrentEventLoop(isolate), &p->poll, fd);
+  if (rc != 0) {
+    delete p;
+    return Throw("open: poll", -rc);
+  }
+  p->poll.data = p;
+  peers[p->id] = p;
+  Arm(p);
+  args.GetReturnValue().Set(p->id);
+}
+
+void Write(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() != 2 || !args[1]->IsArrayBufferView()) return TypeError(args.GetIsolate(), "write(id, buf)");
+  Peer* p = Find(args);
+  if (p == nullptr || p->ended) return args.GetReturnValue().Set(-EPIPE);
+  Local<ArrayBufferView> v = args[1].As<ArrayBufferView>();
+  const char* data = static_cast<const char*>(v->Buffer()->Data()) + v->ByteOffset();
+  size_t len = v->ByteLength();
+  if (Queued(p) == 0) {
+    while (len > 0) {
+      ssize_t n = send(p->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return args.GetReturnValue().Set(-errno);
+      }
+      data += n;
+      len -= static_cast<size_t>(n);
+    }
+  }
+  if (len > 0) {
+    p->queue.append(data, len);
+    queuedTotal += len;
+    Arm(p);
+  }
+  args.GetReturnValue().Set(static_cast<double>(Queued(p)));
+}
+
+void SetReading(const FunctionCallbackInfo<Value>& args, bool on) {
+  Peer* p = Find(args);
+  if (p == nullptr) return;
+  p->reading = on;
+  Arm(p);
+}
+
+void Pause(const FunctionCallbackInfo<Value>& args) { SetReading(args, false); }
+void Resume(const FunctionCallbackInfo<Value>& args) { SetReading(args, true); }
+
+void Close(const FunctionCallbackInfo<Value>& args) {
+  Peer* p = Find(args);
+  if (p == nullptr) return;
+  const bool linger = args.Length() > 1 && args[1]->IsTrue();
+  if (!linger || Queued(p) == 0 || p->ended) return Destroy(p);
+  p->lingering = true;
+  Arm(p);
+}
+
+void Stats(const FunctionCallbackInfo<Value>& args) {
+  Isolate* iso = args.GetIsolate();
+  Local<v8::Array> a = v8::Array::New(iso, 2);
+  a->Set(iso->GetCurrentContext(), 0, Integer::NewFromUnsigned(iso, static_cast<uint32_t>(peers.size()))).Check();
+  a->Set(iso->GetCurrentContext(), 1, v8::Number::New(iso, static_cast<double>(queuedTotal))).Check();
+  args.GetReturnValue().Set(a);
+}
+
+void Initialize(Local<Object> exports) {
+  NODE_SET_METHOD(exports, "init", Init);
+  NODE_SET_METHOD(exports, "dup", Dup);
+  NODE_SET_METHOD(exports, "open", Open);
+  NODE_SET_METHOD(exports, "write", Write);
+  NODE_SET_METHOD(exports, "pause", Pause);
+  NODE_SET_METHOD(exports, "resume", Resume);
+  NODE_SET_METHOD(exports, "close", Close);
+  NODE_SET_METHOD(exports, "stats", Stats);
+}
+
+}  // namespace xsio
+
+NODE_MODULE(xsio, xsio::Initialize)

@@ -1,0 +1,147 @@
+/**
+ * Socket connections served by the `xsio` addon instead of Node's streams:
+ * the fd is polled on Node's own loop, a readable fd is read into one arena
+ * shared by every connection (no Buffer, no stream state per read), and a
+ * reply is written with one send(2) at once, the addon queueing only what the
+ * kernel refuses. At one request in flight per connection, which is how
+ * libxenstore talks, that is most of the daemon's work per request; the
+ * benchmark's sequential rows measure it (README, "Performance").
+ *
+ * The addon is optional: without it (not built) the transport uses Node's
+ * sockets, which behave the same.
+ */
+import { loadAddon } from './native-addon.js';
+
+interface XsioAddon {
+  init(callback: (kind: number, id: number, n: number) => void, arena: Buffer): void;
+  dup(fd: number): number;
+  open(fd: number): number;
+  write(id: number, buf: Uint8Array): number;
+  pause(id: number): void;
+  resume(id: number): void;
+  close(id: number, linger: boolean): void;
+  stats(): [number, number];
+}
+
+const DATA = 0;
+const END = 1;
+const SENT = 2;
+
+/** What a native connection reports to its owner. */
+export interface NativeEvents {
+  /** Bytes arrived: a view into the shared arena, valid only during the call (copy what you keep). */
+  data(chunk: Buffer): void;
+  /** The connection is finished (EOF, or a failure: errno); nothing more will be read. */
+  end(errno: number): void;
+  /** The kernel took all queued output. */
+  drained(): void;
+}
+
+/** One connection's fd, read and written by the addon. */
+export class NativeSocket {
+  /** Bytes the addon holds for a writable fd. */
+  private queued = 0;
+  private closed = false;
+
+  constructor(
+    private readonly io: NativeIo,
+    readonly id: number,
+    readonly fd: number,
+    readonly events: NativeEvents,
+  ) {}
+
+  get backlog(): number {
+    return this.queued;
+  }
+
+  /** False once the connection failed (the failure is also reported through end()). */
+  write(buf: Uint8Array): boolean {
+    if (this.closed) return false;
+    const r = this.io.addon.write(this.id, buf);
+    if (r < 0) {
+      this.io.fail(this, -r);
+      return false;
+    }
+    this.queued = r;
+    return true;
+  }
+
+  pause(): void {
+    if (!this.closed) this.io.addon.pause(this.id);
+  }
+
+  resume(): void {
+    if (!this.closed) this.io.addon.resume(this.id);
+  }
+
+  /** Closes the fd; with `linger`, after what is queued was sent (dropped if the peer does not read within `lingerMs`). */
+  close(linger: boolean, lingerMs = 1000): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.io.forget(this);
+    this.io.addon.close(this.id, linger);
+    if (linger && this.queued > 0) setTimeout(() => this.io.addon.close(this.id, false), lingerMs).unref();
+  }
+
+  /** @internal the addon's report of a writable fd. */
+  sent(remaining: number): void {
+    this.queued = remaining;
+    if (remaining === 0) this.events.drained();
+  }
+}
+
+export class NativeIo {
+  private readonly sockets = new Map<number, NativeSocket>();
+  /** One arena for every read: the largest frame fits many times over. */
+  private readonly arena = Buffer.alloc(64 * 1024);
+
+  private constructor(readonly addon: XsioAddon) {
+    addon.init((kind, id, n) => this.onEvent(kind, id, n), this.arena);
+  }
+
+  private static instance: NativeIo | undefined;
+
+  /** The process's native I/O (the addon has one callback per process); throws AddonMissingError if not built. */
+  static get(): NativeIo {
+    NativeIo.instance ??= new NativeIo(loadAddon<XsioAddon>('xsio', 'socket I/O'));
+    return NativeIo.instance;
+  }
+
+  /** Serves `fd` (which becomes the addon's: it closes it). */
+  open(fd: number, events: NativeEvents): NativeSocket {
+    const s = new NativeSocket(this, this.addon.open(fd), fd, events);
+    this.sockets.set(s.id, s);
+    return s;
+  }
+
+  /** A duplicate of `fd` (which stays its owner's). */
+  dup(fd: number): number {
+    return this.addon.dup(fd);
+  }
+
+  /** Open connections and the bytes queued for them in all. */
+  stats(): { open: number; queuedBytes: number } {
+    const [open, queuedBytes] = this.addon.stats();
+    return { open, queuedBytes };
+  }
+
+  /** @internal */
+  forget(s: NativeSocket): void {
+    this.sockets.delete(s.id);
+  }
+
+  /** @internal a write failed (EPIPE, ECONNRESET...): reported as the end of the connection, outside the writer's call. */
+  fail(s: NativeSocket, errno: number): void {
+    queueMicrotask(() => {
+      if (this.sockets.get(s.id) === s) s.events.end(errno);
+    });
+  }
+
+  private onEvent(kind: number, id: number, n: number): void {
+    const s = this.sockets.get(id);
+    if (s === undefined) return;
+    if (kind === DATA) s.events.data(this.arena.subarray(0, n));
+    else if (kind === SENT) s.sent(n);
+    else if (kind === END) s.events.end(n);
+  }
+}
