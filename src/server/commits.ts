@@ -59,6 +59,11 @@ export class Commits {
     return t;
   }
 
+  /** Before a request of `txn`: T1 moves to the live root if the transaction has seen nothing yet. */
+  refresh(txn: Transaction): void {
+    if (txn.refresh()) txn.startRev = this.host.history.head;
+  }
+
   /** Commits `txn`; on success its changes are announced. False means EAGAIN. */
   commit(conn: Connection, txn: Transaction): boolean {
     const h = this.host;

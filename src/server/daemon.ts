@@ -121,6 +121,7 @@ export class Daemon implements Services {
         this.flow.writable(conn);
         this.flow.scheduleFlush();
       },
+      refresh: (txn) => this.commits.refresh(txn),
     });
     this.watchers = new Watchers({
       settings: this.settings,
@@ -189,7 +190,6 @@ export class Daemon implements Services {
   }
 
   // ---- connections -------------------------------------------------------
-
   /** Lets INTRODUCE map rings through `backend` (the simulated or the real Xen). */
   attachBackend(backend: DomainBackend): Promise<void> {
     return this.lifecycle.attachBackend(backend);

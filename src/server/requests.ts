@@ -37,6 +37,8 @@ export interface RequestsHost {
   announce(changes: readonly Change[]): void;
   /** A deferred reply was queued: read `conn` again and send what it has. */
   resume(conn: Connection): void;
+  /** Before a request inside `txn` (Commits.refresh). */
+  refresh(txn: Transaction): void;
   /** Told of every request and the time it took (metrics); undefined: nothing is timed. */
   readonly observer: RequestObserver | undefined;
 }
@@ -131,6 +133,7 @@ export class Requests {
       if (txId !== 0 && spec.tx !== 'ignore') {
         txn = conn.transactions.get(txId);
         if (txn === undefined) throw new XsError('ENOENT', `no transaction ${txId}`);
+        if (spec.tx === 'data') this.host.refresh(txn);
       }
       const payload = spec.handler(this.request(conn, frame, spec.tx === 'data' || spec.tx === 'end' ? txn : undefined));
       if (payload === DEFERRED) return;

@@ -29,7 +29,8 @@ export interface TxnBounds {
 }
 
 export class Transaction implements TreeState {
-  readonly base: Node;
+  /** T1: the live root the transaction started from (see refresh). */
+  base: Node;
   root: Node;
   /** Common prefix of all touched paths; undefined while nothing was touched. */
   low: readonly string[] | undefined;
@@ -56,6 +57,21 @@ export class Transaction implements TreeState {
     this.base = store.root;
     this.root = store.root;
     this.touched = bounds.maxNodes === undefined ? undefined : new Set();
+  }
+
+  /**
+   * Moves T1 to the live root while the transaction has seen nothing (no
+   * node touched, nothing recorded): until its first request it cannot be
+   * told from one started now, so commits made in between need not doom it.
+   * C xenstored gets the same by taking each node's generation at its first
+   * access; without it, every commit between START and the first READ of a
+   * busy key is one more EAGAIN. True if T1 moved.
+   */
+  refresh(): boolean {
+    if (this.low !== undefined || this.log.length > 0 || this.doomed || this.root !== this.base || this.store.root === this.base) return false;
+    this.base = this.store.root;
+    this.root = this.base;
+    return true;
   }
 
   get wrote(): boolean {

@@ -4,8 +4,10 @@
  *
  *  - The store is a plain Map from absolute path to { value, perms }; a node's
  *    children are the keys one component below it. Nothing is shared or clever.
- *  - A transaction is a FULL COPY of the map taken when it starts, a working
- *    copy it reads and writes, the set of things it looked at (its footprint),
+ *  - A transaction is a FULL COPY of the map taken at its first request (not
+ *    at START: until then it has seen nothing and cannot be told from one
+ *    started later; the daemon takes T1 there too), a working copy it reads
+ *    and writes, the set of things it looked at (its footprint),
  *    the paths it wrote or removed, its requests with their answers, and the
  *    changes it made (one per path, for watch events).
  *  - Commit rule (the conflict rule every implementation must at least meet):
@@ -312,10 +314,11 @@ export interface Recorded {
 }
 
 export class MTxn {
-  /** The live map when the transaction started (never modified). */
-  readonly start: Tree;
+  /** The live map at the transaction's first request (never modified). */
+  private start: Tree = new Map();
   /** The transaction's own full copy, which its requests read and write. */
-  readonly work: Tree;
+  private work: Tree = new Map();
+  private begun = false;
   readonly footprint = new Set<string>();
   /** Paths created or overwritten, and subtrees removed, in order. */
   readonly wrote = new Set<string>();
@@ -325,11 +328,8 @@ export class MTxn {
 
   constructor(
     readonly id: number,
-    live: Tree,
-  ) {
-    this.start = new Map(live);
-    this.work = new Map(live);
-  }
+    private readonly live: () => Tree,
+  ) {}
 
   /** A transaction that changed nothing (the daemon commits these unconditionally). */
   get readOnly(): boolean {
@@ -347,6 +347,11 @@ export class MTxn {
       removed: (p) => this.removed.push(p),
       changed: (c) => this.changeSet.add(c),
     };
+    if (!this.begun) {
+      this.begun = true;
+      this.start = new Map(this.live());
+      this.work = new Map(this.start);
+    }
     const answer = execData(this.work, req, fx);
     this.log.push({ req, answer });
     return answer;
@@ -449,7 +454,7 @@ export class Model {
     let id = mc.nextTxId;
     while (mc.open.has(id)) id++;
     mc.nextTxId = id + 1;
-    mc.open.set(id, new MTxn(id, this.live));
+    mc.open.set(id, new MTxn(id, () => this.live));
     return ok(Op.TRANSACTION_START, Buffer.from(`${id}\0`, 'latin1'));
   }
 
