@@ -1,14 +1,19 @@
 // xsio: I/O for the daemon's Unix-socket connections without Node's stream
-// layer. Each connection's fd is polled on Node's own libuv loop; a readable
-// fd is read into one arena shared with JavaScript (no Buffer per read), and
-// replies are written with one send(2) at once, only what the kernel refuses
-// being queued here until the fd is writable again. JavaScript hears of
-// everything through one callback: (kind, id, n).
+// layer. Each connection's fd is polled on Node's own libuv loop; what the
+// ready fds of one loop turn have to say is read into one arena shared with
+// JavaScript (no Buffer per read) and handed over in ONE call, from a check
+// handle that libuv runs right after the poll phase: one crossing into
+// JavaScript serves every ready connection. Replies are written with one
+// send(2) at once, only what the kernel refuses being queued here until the
+// fd is writable again.
 //
-//   init(callback, arena)   callback(kind, id, n): kind 0 data (n bytes at
-//                           the start of arena), 1 end (n: 0 for EOF, else an
-//                           errno; reading has stopped), 2 sent (n: bytes
-//                           still queued after a writable fd took some)
+//   init(callback, arena, records)
+//                           callback(kind, a, b): kind 3 turn (a: records
+//                           filled in records, 4 int32 each: [kind, id, off, n]
+//                           with kind 0 data (n bytes at arena[off]) or 1 end
+//                           (n: 0 for EOF, else an errno; reading has
+//                           stopped)); kind 2 sent (a: id, b: bytes still
+//                           queued after a writable fd took some)
 //   dup(fd): a new fd for the same socket (close-on-exec, non-blocking)
 //   open(fd): id            starts polling fd (reading)
 //   write(id, buf): queued bytes after the write, or -errno
@@ -43,7 +48,11 @@ using v8::Object;
 using v8::String;
 using v8::Value;
 
-enum Kind { kData = 0, kEnd = 1, kSent = 2 };
+enum Kind { kData = 0, kEnd = 1, kSent = 2, kTurn = 3 };
+
+// One read takes at most this much; the arena holds several.
+constexpr size_t kMaxRead = 64 * 1024;
+constexpr uint32_t kMaxRecords = 1024;
 
 struct Peer {
   uv_poll_t poll;
@@ -63,6 +72,13 @@ Global<Function> callback;
 Global<Object> arenaRef;
 char* arena = nullptr;
 size_t arenaLen = 0;
+Global<Object> recordsRef;
+int32_t* records = nullptr;
+// The turn's records and arena bytes not yet handed to JavaScript.
+uint32_t recordCount = 0;
+size_t arenaUsed = 0;
+uv_check_t turn;
+bool turnArmed = false;
 std::unordered_map<uint32_t, Peer*> peers;
 uint32_t nextId = 1;
 size_t queuedTotal = 0;
@@ -88,6 +104,34 @@ void Emit(Kind kind, uint32_t id, int64_t n) {
 }
 
 size_t Queued(const Peer* p) { return p->queue.size() - p->queueOff; }
+
+// Hands the turn's records to JavaScript (also early, when arena or records are full).
+void Deliver() {
+  if (recordCount == 0) return;
+  const uint32_t n = recordCount;
+  recordCount = 0;
+  arenaUsed = 0;
+  Emit(kTurn, n, 0);
+}
+
+void OnTurn(uv_check_t*) {
+  uv_check_stop(&turn);
+  turnArmed = false;
+  Deliver();
+}
+
+void Record(Kind kind, uint32_t id, size_t off, int64_t n) {
+  if (recordCount == kMaxRecords) Deliver();
+  int32_t* r = records + 4 * recordCount++;
+  r[0] = kind;
+  r[1] = static_cast<int32_t>(id);
+  r[2] = static_cast<int32_t>(off);
+  r[3] = static_cast<int32_t>(n);
+  if (!turnArmed) {
+    turnArmed = true;
+    uv_check_start(&turn, OnTurn);
+  }
+}
 
 void OnEvents(uv_poll_t* handle, int status, int events);
 
@@ -122,7 +166,7 @@ bool SendQueued(Peer* p) {
       if (p->lingering) return Destroy(p), false;
       p->ended = true;
       Arm(p);
-      Emit(kEnd, p->id, err);
+      Record(kEnd, p->id, 0, err);
       return false;
     }
     p->queueOff += static_cast<size_t>(n);
@@ -145,7 +189,7 @@ void OnEvents(uv_poll_t* handle, int status, int events) {
     p->ended = true;
     p->reading = false;
     Arm(p);
-    return Emit(kEnd, p->id, -status);
+    return Record(kEnd, p->id, 0, -status);
   }
   if (events & UV_WRITABLE) {
     if (!SendQueued(p)) return;
@@ -160,16 +204,19 @@ void OnEvents(uv_poll_t* handle, int status, int events) {
     }
   }
   if ((events & UV_READABLE) && p->reading && !p->ended && !p->lingering) {
+    // Room for this read and its record (a data record must never move the arena under itself).
+    if (arenaLen - arenaUsed < kMaxRead || recordCount == kMaxRecords) Deliver();
     ssize_t n;
-    do n = read(p->fd, arena, arenaLen);
+    do n = read(p->fd, arena + arenaUsed, kMaxRead);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
       p->ended = true;
       Arm(p);
-      return Emit(kEnd, p->id, n == 0 ? 0 : errno);
+      return Record(kEnd, p->id, 0, n == 0 ? 0 : errno);
     }
-    Emit(kData, p->id, n);
+    Record(kData, p->id, arenaUsed, n);
+    arenaUsed += static_cast<size_t>(n);
   }
 }
 
@@ -181,7 +228,10 @@ Peer* Find(const FunctionCallbackInfo<Value>& args) {
 
 void Init(const FunctionCallbackInfo<Value>& args) {
   Isolate* iso = args.GetIsolate();
-  if (args.Length() != 2 || !args[0]->IsFunction() || !args[1]->IsArrayBufferView()) return TypeError(iso, "init(callback, arena)");
+  if (isolate != nullptr) return TypeError(iso, "init() is called once");
+  if (args.Length() != 3 || !args[0]->IsFunction() || !args[1]->IsArrayBufferView() || !args[2]->IsInt32Array()) return TypeError(iso, "init(callback, arena, records)");
+  Local<ArrayBufferView> rec = args[2].As<ArrayBufferView>();
+  if (args[1].As<ArrayBufferView>()->ByteLength() < 2 * kMaxRead || rec->ByteLength() < 16 * kMaxRecords) return TypeError(iso, "init: arena or records too small");
   isolate = iso;
   context.Reset(iso, iso->GetCurrentContext());
   callback.Reset(iso, args[0].As<Function>());
@@ -189,6 +239,10 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   arenaRef.Reset(iso, view); // the arena must outlive every read into it
   arena = static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset();
   arenaLen = view->ByteLength();
+  recordsRef.Reset(iso, rec);
+  records = reinterpret_cast<int32_t*>(static_cast<char*>(rec->Buffer()->Data()) + rec->ByteOffset());
+  uv_check_init(node::GetCurrentEventLoop(iso), &turn);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&turn));
 }
 
 void Dup(const FunctionCallbackInfo<Value>& args) {

@@ -1,9 +1,9 @@
 /**
  * Socket connections served by the `xsio` addon instead of Node's streams:
- * the fd is polled on Node's own loop, a readable fd is read into one arena
- * shared by every connection (no Buffer, no stream state per read), and a
- * reply is written with one send(2) at once, the addon queueing only what the
- * kernel refuses. At one request in flight per connection, which is how
+ * the fds are polled on Node's own loop, what the ready ones have to say is
+ * read into one arena shared by every connection (no Buffer, no stream state
+ * per read) and handed over in one call per loop turn, and a reply is written
+ * with one send(2) at once, the addon queueing only what the kernel refuses. At one request in flight per connection, which is how
  * libxenstore talks, that is most of the daemon's work per request; the
  * benchmark's sequential rows measure it (README, "Performance").
  *
@@ -13,7 +13,7 @@
 import { loadAddon } from './native-addon.js';
 
 interface XsioAddon {
-  init(callback: (kind: number, id: number, n: number) => void, arena: Buffer): void;
+  init(callback: (kind: number, a: number, b: number) => void, arena: Buffer, records: Int32Array): void;
   dup(fd: number): number;
   open(fd: number): number;
   write(id: number, buf: Uint8Array): number;
@@ -26,6 +26,10 @@ interface XsioAddon {
 const DATA = 0;
 const END = 1;
 const SENT = 2;
+const TURN = 3;
+/** The addon's bounds: one read takes at most 64 KiB; a turn holds at most 1024 records. */
+const ARENA_BYTES = 256 * 1024;
+const MAX_RECORDS = 1024;
 
 /** What a native connection reports to its owner. */
 export interface NativeEvents {
@@ -92,11 +96,13 @@ export class NativeSocket {
 
 export class NativeIo {
   private readonly sockets = new Map<number, NativeSocket>();
-  /** One arena for every read: the largest frame fits many times over. */
-  private readonly arena = Buffer.alloc(64 * 1024);
+  /** One arena for a turn's reads: the largest frame fits many times over. */
+  private readonly arena = Buffer.alloc(ARENA_BYTES);
+  /** A turn's records, 4 numbers each: kind (DATA, END), id, offset in the arena, length or errno. */
+  private readonly records = new Int32Array(4 * MAX_RECORDS);
 
   private constructor(readonly addon: XsioAddon) {
-    addon.init((kind, id, n) => this.onEvent(kind, id, n), this.arena);
+    addon.init((kind, a, b) => this.onEvent(kind, a, b), this.arena, this.records);
   }
 
   private static instance: NativeIo | undefined;
@@ -137,11 +143,20 @@ export class NativeIo {
     });
   }
 
-  private onEvent(kind: number, id: number, n: number): void {
-    const s = this.sockets.get(id);
-    if (s === undefined) return;
-    if (kind === DATA) s.events.data(this.arena.subarray(0, n));
-    else if (kind === SENT) s.sent(n);
-    else if (kind === END) s.events.end(n);
+  private onEvent(kind: number, a: number, b: number): void {
+    if (kind === SENT) {
+      this.sockets.get(a)?.sent(b);
+      return;
+    }
+    if (kind !== TURN) return;
+    const r = this.records;
+    for (let i = 0; i < a; i++) {
+      const s = this.sockets.get(r[4 * i + 1]! >>> 0);
+      if (s === undefined) continue; // closed earlier in this turn
+      const off = r[4 * i + 2]!;
+      const n = r[4 * i + 3]!;
+      if (r[4 * i] === DATA) s.events.data(this.arena.subarray(off, off + n));
+      else if (r[4 * i] === END) s.events.end(n);
+    }
   }
 }

@@ -73,7 +73,8 @@ describe('history: log, diff, read --at, export --git', () => {
     await t0.write('/h/d', 'd');
     await t0.commit(); // r5
     tx.plain = t0.id;
-    const t1 = await xs.startTransaction(); // base r5
+    const t1 = await xs.startTransaction();
+    await t1.read('/h/a'); // base r5 (a transaction's base is taken at its first request)
     await ys.write('/h/x', 'x'); // r6, by another connection
     await t1.write('/h/t', 't');
     await t1.commit(); // r7: committed after r6 since its start
