@@ -26,6 +26,8 @@ export interface Sizes {
   readonly watchers: readonly number[];
   readonly scaleNodes: readonly number[];
   readonly scaleDurationMs: number;
+  /** scale, after deleting everything: how long to wait for tsxenstored's idle GC hint (reclaim-bytes). */
+  readonly scaleReclaimWaitMs: number;
   /** durable: connections of the WRITE rows (one in flight each), the pipelined row, and the VM-start clients. */
   readonly durableConns: readonly number[];
   readonly durablePipelined: readonly [number, number];
@@ -51,6 +53,7 @@ export const DEFAULT_SIZES: Sizes = {
   watchers: [10, 100, 1000],
   scaleNodes: [1_000, 10_000, 100_000, 1_000_000],
   scaleDurationMs: 2000,
+  scaleReclaimWaitMs: 10_000,
   durableConns: [1, 64],
   durablePipelined: [8, 64],
   durableVmstartK: 100,
@@ -71,6 +74,7 @@ export const QUICK_SIZES: Sizes = {
   watchers: [5],
   scaleNodes: [1_000, 10_000],
   scaleDurationMs: 300,
+  scaleReclaimWaitMs: 2000,
   durableConns: [1, 4],
   durablePipelined: [2, 16],
   durableVmstartK: 10,

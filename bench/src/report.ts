@@ -22,6 +22,14 @@ export function fmtThroughput(x: number, unit: string): string {
   return `${x.toFixed(1)} ${u}/s`;
 }
 
+/** A figure in MiB (`per`: bytes per unit of x), or ? if absent. */
+const mib = (x: number | string | boolean | undefined, per = 1): string => (typeof x === 'number' && Number.isFinite(x) ? ((x * per) / (1024 * 1024)).toFixed(0) : '?');
+
+/** The scale delete row's memory: before the RM, just after it, after idling. */
+export function memoryTrail(e: Row['extra']): string {
+  return `RSS ${mib(e.rssBeforeKiB, 1024)} -> ${mib(e.rssAfterDeleteKiB, 1024)} -> ${mib(e.rssAfterIdleKiB, 1024)} MiB, heap ${mib(e.heapBeforeBytes)} -> ${mib(e.heapAfterDeleteBytes)} -> ${mib(e.heapAfterIdleBytes)} MiB`;
+}
+
 const pct = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(digits)}%`);
 
 function notes(r: Row): string {
@@ -30,6 +38,7 @@ function notes(r: Row): string {
   if (e.counterOk === true) out.push('counter exact');
   if (e.counterOk === false) out.push(`COUNTER ${String(e.counterAfter)} != ${String(e.counterExpected)}`);
   if (typeof e.heapBytesPerNode === 'number' && Number.isFinite(e.heapBytesPerNode)) out.push(`heap ${e.heapBytesPerNode.toFixed(0)} B/node`);
+  if (typeof e.rssAfterIdleKiB === 'number') out.push(memoryTrail(e));
   if (typeof e.writesPerS === 'number') out.push(`${e.writesPerS.toFixed(0)} writes/s`);
   if (typeof e.guestTxnPerS === 'number') out.push(`${e.guestTxnPerS.toFixed(0)} guest txn/s`);
   for (const [k, v] of Object.entries(e)) if (k.startsWith('err:')) out.push(`${k.slice(4)} x${String(v)}`);

@@ -171,7 +171,7 @@ const FAMILIES: readonly Family[] = [
   { title: 'Socket throughput (write+read)', xLabel: 'connections', yLabel: 'ops/s', latencyUnit: 'µs', pick: (r) => r.scenario === 'throughput' },
   { title: 'Guests over rings, dom0 VM starts', xLabel: 'guests (N)', yLabel: 'guest ops/s, dom0 txn/s', latencyUnit: 'ms', pick: (r) => r.scenario === 'guests' },
   { title: 'Watch events', xLabel: 'watchers (W)', yLabel: 'events/s delivered', latencyUnit: 'µs', pick: (r) => r.scenario === 'watch' },
-  { title: 'Store size', xLabel: 'nodes', yLabel: 'ops/s, txn/s', latencyUnit: 'µs', pick: (r) => r.scenario === 'scale' && r.variant !== 'memory' && r.variant !== 'populate' },
+  { title: 'Store size', xLabel: 'nodes', yLabel: 'ops/s, txn/s', latencyUnit: 'µs', pick: (r) => r.scenario === 'scale' && r.unit !== 'bytes/node' && r.variant !== 'populate' },
 ];
 
 function seriesName(r: Row, label: string, several: boolean): string {

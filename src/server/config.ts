@@ -36,6 +36,7 @@ export const SETTINGS = [
   { name: 'turn-guest-requests', descr: 'Requests of unprivileged connections served per event-loop turn, so the control domain waits at most that long (0: no limit)', def: 256, quota: false },
   { name: 'history', descr: 'Committed revisions kept for tsxenstore log/diff/read --at and Git export (0: off)', def: 1000, quota: false },
   { name: 'history-bytes', descr: 'Estimated bytes old revisions may keep alive; the oldest are dropped past it', def: 32 * 1024 * 1024, quota: false },
+  { name: 'reclaim-bytes', descr: 'Estimated bytes of deleted nodes and dropped history after which the daemon, once idle, runs one full garbage collection to give the memory back (0: never)', def: 32 * 1024 * 1024, quota: false },
   { name: 'durable-snapshot-bytes', descr: 'With --durable: log size after which the store is snapshotted and the log emptied', def: 16 * 1024 * 1024, quota: false },
   { name: 'transaction-log-bytes', descr: 'Bytes of requests and answers a transaction records for replay', def: 256 * 1024, quota: false },
 ] as const satisfies readonly Setting[];

@@ -16,7 +16,7 @@ import { emptyRoot, type Node } from '../store/node.js';
 import * as ops from '../store/ops.js';
 import { resolvePath } from '../store/path.js';
 import type { Caller, Perms } from '../store/perms.js';
-import type { OpContext, TreeState } from '../store/state.js';
+import type { OpContext } from '../store/state.js';
 import { Store } from '../store/store.js';
 import type { ConflictMode } from '../txn/merge.js';
 import type { Transaction } from '../txn/transaction.js';
@@ -35,6 +35,7 @@ import { Durability } from './durability.js';
 import { ConflictCredit } from './fairness.js';
 import { FlowControl } from './flow.js';
 import { Logger } from './log.js';
+import { IdleReclaim } from './reclaim.js';
 import { Requests, type RequestObserver } from './requests.js';
 import type { Request } from './request.js';
 import { RingConnection } from './ring-connection.js';
@@ -90,6 +91,8 @@ export class Daemon implements Services {
   private readonly requests: Requests;
   readonly watchers: Watchers;
   private readonly commits: Commits;
+  /** One full GC once idle after large deletions (reclaim.ts). */
+  readonly reclaim = new IdleReclaim(this);
 
   constructor(opts: DaemonOptions = {}) {
     this.settings = { ...defaultSettings(), ...opts.settings };
@@ -97,7 +100,7 @@ export class Daemon implements Services {
     this.keepOrphans = opts.keepOrphans ?? false;
     this.logger = opts.logger ?? new Logger();
     this.credit = new ConflictCredit(() => this.settings['conflict-burst'], () => this.settings['conflict-rate'], () => Date.now());
-    const ctx = this.systemContext(this.store);
+    const ctx: OpContext = { state: this.store, caller: SYSTEM, limits: undefined, home: '/local/domain/0' };
     for (const p of ['/local', '/tool/xenstored']) ops.mkdir(ctx, resolvePath(p, 0));
     this.store.takeChanges();
     this.history = new History(this.settings.history, this.store.root, Date.now(), this.settings['history-bytes']);
@@ -138,7 +141,7 @@ export class Daemon implements Services {
       disconnect: (conn, reason) => this.disconnect(conn, reason),
       announce: (changes) => this.watchers.announce(changes),
       announceSpecial: (name) => this.watchers.announceSpecial(name),
-      scheduleFlush: () => this.scheduleFlush(),
+      scheduleFlush: () => this.flow.scheduleFlush(),
       sessionsChanged: () => this.durability.sessionsChanged(),
       forgetDomain: (domid) => {
         this.watchers.forgetDomain(domid);
@@ -219,10 +222,6 @@ export class Daemon implements Services {
     this.flow.writable(conn);
   }
 
-  private scheduleFlush(): void {
-    this.flow.scheduleFlush();
-  }
-
   disconnect(conn: Connection, reason?: string): void {
     if (conn.closed) return;
     if (reason !== undefined) this.logger.warn(`${conn.label}: ${reason}`);
@@ -249,6 +248,7 @@ export class Daemon implements Services {
   /** Sends every connection's batched output; drops those past the hard bound. */
   flush(): void {
     this.flow.newTurn();
+    this.reclaim.turn();
     if (!this.durability.sync()) {
       // Not one answer of this turn may leave: its commits were undone.
       for (const c of [...this.dirty]) {
@@ -271,10 +271,6 @@ export class Daemon implements Services {
       }
     }
     this.dirty.clear();
-  }
-
-  private systemContext(state: TreeState): OpContext {
-    return { state, caller: SYSTEM, limits: undefined, home: '/local/domain/0' };
   }
 
   /** A quota's value for a domain: its own override, else the global setting. */

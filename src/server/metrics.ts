@@ -40,6 +40,7 @@ export class Metrics implements RequestObserver {
     this.counter('tsxenstored_watch_events_total', 'Watch events queued to their connections', [], () => [[{}, d.watchers.events.sent]]);
     this.counter('tsxenstored_watch_events_dropped_total', 'Watch events dropped: over the payload limit, or to a connection whose backlog is past its bound', [], () => [[{}, d.watchers.events.dropped]]);
     this.counter('tsxenstored_connections_dropped_total', 'Connections the daemon closed for breaking its bounds', [], () => [[{}, d.stats.droppedConnections]]);
+    this.counter('tsxenstored_gc_hints_total', 'Full garbage collections the daemon ran once idle after large deletions (reclaim-bytes)', [], () => [[{}, d.reclaim.hints]]);
     this.counter('tsxenstored_log_lines_dropped_total', 'Log lines dropped because the log file could not keep up, and log writes that failed (one may have held several lines)', [], () => [[{}, d.logger.dropped]]);
 
     this.gauge('tsxenstored_connections', 'Open connections, by kind (socket: dom0 tools; ring: a domain\'s shared page)', ['kind'], () => {

@@ -20,6 +20,7 @@ export function memoryReport(d: Services): string {
     `rss: ${m.rss}`,
     `heap-used: ${m.heapUsed}`,
     `array-buffers: ${m.arrayBuffers}`,
+    `gc-hints: ${d.reclaim.hints}`,
   ].join('\n') + '\n';
 }
 

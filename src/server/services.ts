@@ -25,6 +25,8 @@ export interface Services {
   readonly conns: ReadonlySet<Connection>;
   /** The watch index's size (CONTROL memreport). */
   readonly watches: { readonly size: number };
+  /** Garbage collections asked for after large deletions (CONTROL memreport). */
+  readonly reclaim: { readonly hints: number };
   /** A quota's value for a domain: its own override, else the global setting. */
   quota(domid: number, name: QuotaName): number;
   specialPermsOf(name: string): Perms;

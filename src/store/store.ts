@@ -11,11 +11,18 @@ import type { Change, TreeState } from './state.js';
 export class Store implements TreeState {
   root: Node;
   private readonly counts = new Map<number, number>();
+  /** The sum of `counts`: every node has an owner. */
+  private total = 0;
   private gen = 0;
   private pending: Change[] = [];
 
   constructor(root: Node = emptyRoot()) {
     this.root = root;
+  }
+
+  /** Nodes in the store (O(1): kept with the per-owner counts). */
+  get nodes(): number {
+    return this.total;
   }
 
   usage(domid: number): number {
@@ -42,6 +49,7 @@ export class Store implements TreeState {
 
   private add(domid: number, d: number): void {
     const n = (this.counts.get(domid) ?? 0) + d;
+    this.total += d;
     if (n === 0) this.counts.delete(domid);
     else this.counts.set(domid, n);
   }
@@ -50,7 +58,8 @@ export class Store implements TreeState {
   reset(root: Node, counts: ReadonlyMap<number, number>): void {
     this.root = root;
     this.counts.clear();
-    for (const [d, n] of counts) this.counts.set(d, n);
+    this.total = 0;
+    for (const [d, n] of counts) this.add(d, n);
     this.pending = [];
   }
 

@@ -129,3 +129,32 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
     assert.ok(r.stdout.includes('scenario'));
   });
 });
+
+describe('tsxenstored bench --quick --scenarios scale', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-scale-'));
+  const json = join(dir, 'r.json');
+  let res: BenchResults;
+
+  before(async () => {
+    const r = await run(process.execPath, [join(projectRoot(), 'dist', 'bench', 'src', 'run.js'), '--quick', '--scenarios', 'scale', '--json', json, '--svg', join(dir, 'c.svg')], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, explain('bench', r));
+    assert.match(r.stderr, /scale delete all 10000 nodes \(one RM\), then idle: RSS \d+ -> \d+ -> \d+ MiB, heap \d+ -> \d+ -> \d+ MiB/);
+    res = readResults(json);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('every size, then one delete row with the memory before, after the RM and after idling', () => {
+    assert.deepEqual(res.failures, []);
+    const rows = res.rows.filter((x) => x.scenario === 'scale');
+    assert.deepEqual(rows.map((x) => `${x.variant} ${x.n}`), [
+      ...[1000, 10000].flatMap((n) => ['populate', 'memory', 'READ', 'WRITE', 'txn'].map((v) => `${v} ${n}`)),
+      'delete 10000',
+    ]);
+    const e = rows.at(-1)!.extra;
+    for (const k of ['rssBeforeKiB', 'rssAfterDeleteKiB', 'rssAfterIdleKiB', 'heapBeforeBytes', 'heapAfterDeleteBytes', 'heapAfterIdleBytes', 'rmS']) {
+      assert.ok(typeof e[k] === 'number' && e[k] > 0, `${k}: ${JSON.stringify(e)}`);
+    }
+    // 10,000 nodes are under reclaim-bytes: the daemon leaves them to V8.
+    assert.equal(e.gcHints, 0);
+  });
+});

@@ -43,6 +43,19 @@ test('applyDelta adds signed per-domain deltas', () => {
   assert.deepEqual([...s.usageTable()], [[2, 5]]);
 });
 
+test('nodes is the sum of the per-owner counts, through account, applyDelta and reset', () => {
+  const s = new Store();
+  s.account(undefined, owned(1));
+  s.account(undefined, owned(2));
+  s.account(owned(1), owned(2));
+  assert.equal(s.nodes, 2);
+  s.applyDelta(new Map([[2, -1], [7, 10]]));
+  assert.equal(s.nodes, 11);
+  s.reset(s.root, new Map([[0, 4], [3, 0]]));
+  assert.equal(s.nodes, 4);
+  assert.deepEqual([...s.usageTable()], [[0, 4]]);
+});
+
 test('nextGen is strictly increasing and generation reports the last one', () => {
   const s = new Store();
   const a = s.nextGen();
