@@ -12,7 +12,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${OUT:-$root/bench/results}
 refs=${REFDAEMONS:-$root/../shared/refdaemons}
 only=${ONLY:-tsxenstored cxenstored oxenstored}
-ref_scenarios=${REF_SCENARIOS:-latency,throughput,vmstart,watch}
+ref_scenarios=${REF_SCENARIOS:-latency,throughput,sequential,vmstart,watch}
 mkdir -p "$out"
 work=$(mktemp -d /tmp/tsxs-bench-refs.XXXXXX)
 # Benchmark a frozen build: others may rebuild dist/ while this runs. The
@@ -21,6 +21,7 @@ snap=$work/build
 mkdir -p "$snap/native"
 cp -a "$root/node_modules" "$root/package.json" "$snap/"
 cp -a "$root/native/build" "$snap/native/"
+mkdir -p "$snap/bench" && cp -a "$root/bench/loadgen" "$snap/bench/"
 if ! (cd "$root" && npx tsc -p tsconfig.json --outDir "$snap/dist" >/dev/null 2>&1); then
 	echo "run-all: cannot compile the working tree; benchmarking a copy of dist/" >&2
 	rm -rf "$snap/dist"

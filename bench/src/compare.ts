@@ -61,6 +61,11 @@ export const ANCHORS: ReadonlyArray<{ readonly name: string; readonly key: strin
   { name: 'VM start, 100 clients (txn/s)', key: 'vmstart/vmstart/100', oxenstored: 1_532, cxenstored: 2_027, target: '>= 2x C' },
   { name: '10 clients incrementing one counter (txn/s)', key: 'hotkey/counter/10', oxenstored: 1_635, cxenstored: 6_452, target: '>= 1.0x C' },
   { name: '100 watchers, one writer (events/s)', key: 'watch/events/100', oxenstored: 5_900, cxenstored: 13_200, target: '>= 1.5x C' },
+  // Issue 15's rows (C load generator, one request in flight per connection); its figures from the issue.
+  { name: 'sequential: 1 conn, 1 in flight, write+read (ops/s)', key: 'sequential/write+read/1x1', oxenstored: Number.NaN, cxenstored: 26_624, target: '>= 1.0x C' },
+  { name: 'sequential: VM start, 100 clients (txn/s)', key: 'sequential/vmstart/100x1', oxenstored: Number.NaN, cxenstored: 1_064, target: '>= 1.0x C' },
+  { name: 'sequential: counter, 10 clients (txn/s)', key: 'sequential/counter/10x1', oxenstored: Number.NaN, cxenstored: 2_501, target: '>= 1.0x C' },
+  { name: 'sequential: 100 watchers, one writer (events/s)', key: 'sequential/watch fan-out/100x1', oxenstored: Number.NaN, cxenstored: 2_957, target: '>= 1.5x C' },
 ];
 
 /** The anchors' rows: each run's throughput next to the published figures. */

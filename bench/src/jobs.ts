@@ -95,7 +95,14 @@ export interface PopulateJob {
   readonly depth: number;
 }
 
-export type Job = OpsJob | TxnJob | WatchJob | GuestJob | FairnessJob | PopulateJob;
+/** The C load generator (bench/loadgen/xsload.c) with its arguments after the socket. */
+export interface NativeJob {
+  readonly kind: 'native';
+  readonly socket: string;
+  readonly args: readonly string[];
+}
+
+export type Job = OpsJob | TxnJob | WatchJob | GuestJob | FairnessJob | PopulateJob | NativeJob;
 
 /** Counters are summed and histograms merged across workers. */
 export interface Metrics {

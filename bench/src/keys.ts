@@ -11,7 +11,7 @@ export const SHARED_VALUES = ['bench-vm', '00000000-0000-4000-8000-000000000001'
 export const COUNTER_KEY = '/vm/bench/counter';
 
 /** The 20 keys a VM start writes under the domain's device directory. */
-const DEVICE_KEYS = [
+export const DEVICE_KEYS = [
   'vbd/51712/backend', 'vbd/51712/backend-id', 'vbd/51712/state', 'vbd/51712/virtual-device',
   'vbd/51712/device-type', 'vbd/51712/ring-ref', 'vbd/51712/event-channel',
   'vif/0/backend', 'vif/0/backend-id', 'vif/0/state', 'vif/0/handle', 'vif/0/mac',
@@ -41,7 +41,11 @@ export function watchPath(slot: number): string {
 export const DIR_PATH = '/bench/dir';
 export const DIR_CHILDREN = 16;
 
+/** The sequential scenario's watched subtree (its own: an external daemon keeps other scenarios' state). */
+export const SEQ_WATCH_ROOT = '/wseq';
+
 /** Domid ranges, so scenarios sharing one daemon never collide. */
+export const SEQ_DOMID_BASE = 10001;
 export const VMSTART_DOMID_BASE = 1;
 export const DOM0_VMSTART_DOMID_BASE = 20001;
 export const GUEST_DOMID_BASE = 1;

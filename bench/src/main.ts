@@ -16,6 +16,7 @@ import { renderTable } from './report.js';
 import type { Row } from './result.js';
 import { latency } from './scenarios/latency.js';
 import { throughput } from './scenarios/throughput.js';
+import { sequential } from './scenarios/sequential.js';
 import { hotkey, vmstart } from './scenarios/transactions.js';
 import { guests } from './scenarios/guests.js';
 import { watch } from './scenarios/watch.js';
@@ -25,7 +26,7 @@ import { fairness } from './scenarios/fairness.js';
 import { renderChart } from './svg.js';
 import { cpuSplit, killOwnDaemons } from './target.js';
 
-const ALL: Record<ScenarioName, Scenario> = { latency, throughput, vmstart, hotkey, guests, watch, scale, durable, fairness };
+const ALL: Record<ScenarioName, Scenario> = { latency, throughput, sequential, vmstart, hotkey, guests, watch, scale, durable, fairness };
 
 function compare(files: readonly string[], opts: Options): void {
   if (files.length === 0) throw new Error('--compare needs JSON files');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { HOST_CPUS } from './target.js';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['latency', 'throughput', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable', 'fairness'] as const;
+export const SCENARIOS = ['latency', 'throughput', 'sequential', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable', 'fairness'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Sizes {
@@ -35,6 +35,8 @@ export interface Sizes {
   /** fairness: honest guests, and the transactions the hostile guest keeps open. */
   readonly fairHonest: number;
   readonly fairHostileInFlight: number;
+  /** sequential (the C load generator): write+read connections, VM-start clients, counter clients, watchers. */
+  readonly sequential: { readonly wrConns: readonly number[]; readonly vmstartK: number; readonly counterK: number; readonly watchers: number };
 }
 
 export const DEFAULT_SIZES: Sizes = {
@@ -59,6 +61,7 @@ export const DEFAULT_SIZES: Sizes = {
   durableVmstartK: 100,
   fairHonest: 4,
   fairHostileInFlight: 8,
+  sequential: { wrConns: [1, 10], vmstartK: 100, counterK: 10, watchers: 100 },
 };
 
 export const QUICK_SIZES: Sizes = {
@@ -80,6 +83,7 @@ export const QUICK_SIZES: Sizes = {
   durableVmstartK: 10,
   fairHonest: 2,
   fairHostileInFlight: 4,
+  sequential: { wrConns: [1, 2], vmstartK: 4, counterK: 2, watchers: 5 },
 };
 
 export interface Options {
@@ -130,7 +134,8 @@ latency (p50/p99/max), EAGAIN rates, and the daemon's CPU and peak RSS.
                        {mode} are replaced (--socket {socket} is appended if absent)
   --daemon-node-args "ARGS"  node flags for self-started tsxenstored (e.g. --cpu-prof)
   --label NAME         name of the daemon in the outputs
-  --scenarios a,b,...  ${SCENARIOS.join(', ')} (default: all; vmstart includes hotkey)
+  --scenarios a,b,...  ${SCENARIOS.join(', ')} (default: all; vmstart includes hotkey;
+                       sequential drives the daemon with the C load generator)
   --quick              small sizes, a few seconds in all (for the test suite)
   --duration SECONDS   length of each measurement (default 5, quick 0.4)
   --warmup SECONDS     warm-up before each measurement (default 1, quick 0.1)

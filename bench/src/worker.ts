@@ -12,6 +12,7 @@ import { runWatch } from './drivers/watch.js';
 import { runGuests } from './drivers/guests.js';
 import { runFairness } from './drivers/fairness.js';
 import { runPopulate } from './drivers/populate.js';
+import { runNative } from './drivers/native.js';
 
 const port = parentPort;
 if (port === null) throw new Error('bench/worker.js runs as a worker thread');
@@ -50,6 +51,8 @@ function run(job: Job): Promise<Metrics> {
       return runFairness(job, go);
     case 'populate':
       return runPopulate(job, go);
+    case 'native':
+      return runNative(job, go);
   }
 }
 

@@ -158,3 +158,37 @@ describe('tsxenstored bench --quick --scenarios scale', () => {
     assert.equal(e.gcHints, 0);
   });
 });
+
+describe('tsxenstored bench --quick --scenarios sequential (the C load generator)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-seq-'));
+  const json = join(dir, 'r.json');
+  let res: BenchResults;
+
+  before(async () => {
+    const r = await run(process.execPath, [join(projectRoot(), 'dist', 'bench', 'src', 'run.js'), '--quick', '--scenarios', 'sequential', '--json', json, '--svg', join(dir, 'c.svg')], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, explain('bench', r));
+    res = readResults(json);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('one row per pattern, each with work done, no errors, and the counter exact', () => {
+    assert.deepEqual(res.failures, []);
+    const rows = res.rows.filter((x) => x.scenario === 'sequential');
+    assert.deepEqual(
+      rows.map((x) => `${x.variant} ${x.n}`),
+      ['write+read 1', 'write+read 2', 'vmstart 4', 'counter 2', 'watch fan-out 5'],
+    );
+    for (const x of rows) {
+      assert.ok(x.count > 0 && x.throughput > 0, `${x.variant}: nothing counted`);
+      assert.equal(x.extra.errors, 0, `${x.variant}: errors`);
+      assert.ok((x.latencyUs?.count ?? 0) > 0, `${x.variant}: no latency recorded`);
+      assert.ok(x.generator.cpuS > 0, `${x.variant}: the C generator's CPU`);
+    }
+    const counter = rows.find((x) => x.variant === 'counter')!;
+    assert.equal(counter.extra.counterOk, true);
+    assert.equal(rows.find((x) => x.variant === 'vmstart')!.eagainRate, 0, 'disjoint VM starts never conflict');
+    // Every watcher hears every write (give or take the writes at the window's edges).
+    const per = rows.find((x) => x.variant === 'watch fan-out')!.extra.deliveredPerWrite;
+    assert.ok(typeof per === 'number' && per > 4 && per < 6, `events per write: ${String(per)}`);
+  });
+});
