@@ -20,7 +20,7 @@ import * as ops from '../../src/store/ops.js';
 import type { Change } from '../../src/store/state.js';
 import { Store } from '../../src/store/store.js';
 import type { Transaction } from '../../src/txn/transaction.js';
-import { MemorySink } from '../helpers/inproc.js';
+import { decodeStrings, errorName, Harness, MemorySink, payload } from '../helpers/inproc.js';
 import { B, ctxOf, DOM0, guest, P } from '../support/fixtures.js';
 
 function setup(rerun?: CommitHost['rerun']): { c: Commits; store: Store; stats: CommitStats; charged: number[]; announced: Change[][]; history: History; quotas: Map<QuotaName, number> } {
@@ -123,4 +123,19 @@ test('a transaction adopted from a live update can read and write, but a write c
   assert.equal(ops.read(ctxOf(t), P('/pending')).toString(), 'p');
   assert.equal(c.commit(d0, t), false);
   assert.equal(c.newTransaction(d0).id, 10, 'later ids start after the adopted one');
+});
+
+test('TRANSACTION_END takes T or F, NUL-terminated or not; anything else is EINVAL and the transaction stays open', () => {
+  const c = new Harness().connect();
+  const start = (): number => Number(decodeStrings(c.ok(Op.TRANSACTION_START, payload('')))[0]);
+  for (const bad of [Buffer.alloc(0), Buffer.from('\0'), Buffer.from('TT'), Buffer.from('T\0\0'), Buffer.from('t\0'), Buffer.from('X')]) {
+    const tx = start();
+    assert.equal(errorName(c.call(Op.TRANSACTION_END, bad, tx).reply), 'EINVAL', JSON.stringify(bad.toString('latin1')));
+    // Still open: it can be ended properly.
+    assert.equal(c.call(Op.TRANSACTION_END, Buffer.from('F\0'), tx).reply.type, Op.TRANSACTION_END);
+  }
+  for (const good of ['T', 'T\0', 'F', 'F\0']) {
+    const tx = start();
+    assert.equal(c.call(Op.TRANSACTION_END, Buffer.from(good, 'latin1'), tx).reply.type, Op.TRANSACTION_END, JSON.stringify(good));
+  }
 });

@@ -3,7 +3,7 @@
  * here: ids, limits, and turning the outcome into OK or EAGAIN.
  */
 import { XsError } from '../../protocol/errno.js';
-import { encodeStrings, strings } from '../../protocol/payload.js';
+import { encodeStrings } from '../../protocol/payload.js';
 import { OK, type Request } from '../request.js';
 
 export function start(r: Request): Uint8Array {
@@ -18,13 +18,18 @@ export function start(r: Request): Uint8Array {
   return encodeStrings([String(txn.id)]);
 }
 
+/** TRANSACTION_END's one argument, "T" or "F" (NUL-terminated or not), read without building strings. */
+function commitArg(p: Buffer): 'T' | 'F' | undefined {
+  if (p.length === 0 || p.length > 2 || (p.length === 2 && p[1] !== 0)) return undefined;
+  return p[0] === 0x54 ? 'T' : p[0] === 0x46 ? 'F' : undefined;
+}
+
 export function end(r: Request): Uint8Array {
   const { conn, services: daemon } = r;
   const txn = r.txn;
   if (txn === undefined) throw new XsError('ENOENT', 'no such transaction');
-  const args = strings(r.frame.payload, true);
-  const arg = args.length === 1 ? args[0] : undefined;
-  if (arg !== 'T' && arg !== 'F') throw new XsError('EINVAL', 'TRANSACTION_END takes T or F');
+  const arg = commitArg(r.frame.payload);
+  if (arg === undefined) throw new XsError('EINVAL', 'TRANSACTION_END takes T or F');
   conn.transactions.delete(txn.id);
   if (arg === 'F') return OK;
   if (!daemon.commit(conn, txn)) throw new XsError('EAGAIN');
