@@ -90,6 +90,7 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
   const table = renderTable(results.rows, results.meta);
   process.stdout.write(table);
   for (const f of results.failures) process.stdout.write(`FAILED ${f.scenario}: ${f.error}\n`);
+  if (opts.table !== undefined) mkdirSync(dirname(opts.table), { recursive: true });
   if (opts.table !== undefined) writeFileSync(opts.table, table + results.failures.map((f) => `FAILED ${f.scenario}: ${f.error}\n`).join(''));
   mkdirSync(dirname(opts.json), { recursive: true });
   mkdirSync(dirname(opts.svg), { recursive: true });
