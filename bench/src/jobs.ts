@@ -85,6 +85,29 @@ export interface FairnessJob {
   readonly hostileInFlight: number;
 }
 
+/**
+ * The floods scenario's load: flooding connections that each keep `depth`
+ * requests in flight, alternating a WRITE and a READ of a key of their own
+ * (guests over their rings, in their homes; or dom0 over the socket), during
+ * every second slice of `sliceMs` (see FloodSlices), quiet in the others.
+ */
+export interface FloodJob {
+  readonly kind: 'flood';
+  readonly via: { readonly kind: 'rings'; readonly simDir: string; readonly domids: readonly number[] } | { readonly kind: 'socket'; readonly socket: string; readonly conns: number };
+  readonly depth: number;
+  readonly sliceMs: number;
+}
+
+/** The floods scenario's prober: dom0's sequential READs (one in flight), sorted by slice: flooded or quiet. */
+export interface ProbeJob {
+  readonly kind: 'probe';
+  readonly socket: string;
+  readonly key: string;
+  readonly sliceMs: number;
+  /** Samples sent this soon after a slice began are not counted (the flood starting or draining). */
+  readonly settleMs: number;
+}
+
 /** Pipelined writes of scale keys [from, to) (run to completion, no window). */
 export interface PopulateJob {
   readonly kind: 'populate';
@@ -102,7 +125,7 @@ export interface NativeJob {
   readonly args: readonly string[];
 }
 
-export type Job = OpsJob | TxnJob | WatchJob | GuestJob | FairnessJob | PopulateJob | NativeJob;
+export type Job = OpsJob | TxnJob | WatchJob | GuestJob | FairnessJob | FloodJob | ProbeJob | PopulateJob | NativeJob;
 
 /** Counters are summed and histograms merged across workers. */
 export interface Metrics {

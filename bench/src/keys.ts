@@ -53,3 +53,7 @@ export const GUEST_DOMID_BASE = 1;
 /** The fairness scenario: the shared counter every guest may write, and its guests' domids. */
 export const FAIR_KEY = '/bench/fair/counter';
 export const FAIR_DOMID_BASE = 30001;
+
+/** The floods scenario: its flooding guests' domids, and the key dom0's prober reads. */
+export const FLOOD_DOMID_BASE = 31001;
+export const FLOOD_PROBE_KEY = '/bench/floods/probe';

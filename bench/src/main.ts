@@ -23,10 +23,11 @@ import { watch } from './scenarios/watch.js';
 import { scale } from './scenarios/scale.js';
 import { durable } from './scenarios/durable.js';
 import { fairness } from './scenarios/fairness.js';
+import { floods } from './scenarios/floods.js';
 import { renderChart } from './svg.js';
 import { cpuSplit, killOwnDaemons } from './target.js';
 
-const ALL: Record<ScenarioName, Scenario> = { latency, throughput, sequential, vmstart, hotkey, guests, watch, scale, durable, fairness };
+const ALL: Record<ScenarioName, Scenario> = { latency, throughput, sequential, vmstart, hotkey, guests, watch, scale, durable, fairness, floods };
 
 function compare(files: readonly string[], opts: Options): void {
   if (files.length === 0) throw new Error('--compare needs JSON files');

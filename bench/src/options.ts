@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { HOST_CPUS } from './target.js';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['latency', 'throughput', 'sequential', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable', 'fairness'] as const;
+export const SCENARIOS = ['latency', 'throughput', 'sequential', 'vmstart', 'hotkey', 'guests', 'watch', 'scale', 'durable', 'fairness', 'floods'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Sizes {
@@ -35,6 +35,12 @@ export interface Sizes {
   /** fairness: honest guests, and the transactions the hostile guest keeps open. */
   readonly fairHonest: number;
   readonly fairHostileInFlight: number;
+  /** floods: the flooding guests of each row, and the requests each keeps in flight (guests: the outstanding quota; dom0 over the socket). */
+  readonly floodGuests: readonly number[];
+  readonly floodGuestDepth: number;
+  readonly floodSocketDepth: number;
+  /** floods: flooded and quiet slices alternate this often within each window. */
+  readonly floodSliceMs: number;
   /** sequential (the C load generator): write+read connections, VM-start clients, counter clients, watchers. */
   readonly sequential: { readonly wrConns: readonly number[]; readonly vmstartK: number; readonly counterK: number; readonly watchers: number };
 }
@@ -61,6 +67,10 @@ export const DEFAULT_SIZES: Sizes = {
   durableVmstartK: 100,
   fairHonest: 4,
   fairHostileInFlight: 8,
+  floodGuests: [1, 4],
+  floodGuestDepth: 20,
+  floodSocketDepth: 64,
+  floodSliceMs: 100,
   sequential: { wrConns: [1, 10], vmstartK: 100, counterK: 10, watchers: 100 },
 };
 
@@ -83,6 +93,10 @@ export const QUICK_SIZES: Sizes = {
   durableVmstartK: 10,
   fairHonest: 2,
   fairHostileInFlight: 4,
+  floodGuests: [1, 4],
+  floodGuestDepth: 20,
+  floodSocketDepth: 64,
+  floodSliceMs: 50,
   sequential: { wrConns: [1, 2], vmstartK: 4, counterK: 2, watchers: 5 },
 };
 
@@ -129,7 +143,7 @@ latency (p50/p99/max), EAGAIN rates, and the daemon's CPU and peak RSS.
   --socket PATH        benchmark the daemon listening on PATH (default: start a
                        fresh tsxenstored per scenario in a temp dir)
   --pid PID            that daemon's pid, to sample its CPU and memory in /proc
-  --sim-dir DIR        that daemon's simulated-Xen directory (guests scenario)
+  --sim-dir DIR        that daemon's simulated-Xen directory (guests, fairness, floods)
   --daemon-cmd "CMD"   the command of self-started daemons; {socket}, {simdir},
                        {mode} are replaced (--socket {socket} is appended if absent)
   --daemon-node-args "ARGS"  node flags for self-started tsxenstored (e.g. --cpu-prof)

@@ -40,6 +40,8 @@ function notes(r: Row): string {
   if (typeof e.heapBytesPerNode === 'number' && Number.isFinite(e.heapBytesPerNode)) out.push(`heap ${e.heapBytesPerNode.toFixed(0)} B/node`);
   if (typeof e.rssAfterIdleKiB === 'number') out.push(memoryTrail(e));
   if (typeof e.writesPerS === 'number') out.push(`${e.writesPerS.toFixed(0)} writes/s`);
+  if (typeof e.p99VsIdle === 'number' && typeof e.idleP99Us === 'number') out.push(`p99 ${e.p99VsIdle.toFixed(2)}x the quiet slices' ${fmtUs(e.idleP99Us)}`);
+  if (typeof e.floodOpsPerS === 'number' && r.n > 0) out.push(`flooders ${fmtThroughput(e.floodOpsPerS, 'ops/s')}`);
   if (typeof e.guestTxnPerS === 'number') out.push(`${e.guestTxnPerS.toFixed(0)} guest txn/s`);
   for (const [k, v] of Object.entries(e)) if (k.startsWith('err:')) out.push(`${k.slice(4)} x${String(v)}`);
   if (r.generator.cpuPct > 90 && r.unit !== 'bytes/node') out.push('generator busy');

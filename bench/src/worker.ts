@@ -13,6 +13,7 @@ import { runGuests } from './drivers/guests.js';
 import { runFairness } from './drivers/fairness.js';
 import { runPopulate } from './drivers/populate.js';
 import { runNative } from './drivers/native.js';
+import { runFlood, runProbe } from './drivers/flood.js';
 
 const port = parentPort;
 if (port === null) throw new Error('bench/worker.js runs as a worker thread');
@@ -49,6 +50,10 @@ function run(job: Job): Promise<Metrics> {
       return runGuests(job, go);
     case 'fairness':
       return runFairness(job, go);
+    case 'flood':
+      return runFlood(job, go);
+    case 'probe':
+      return runProbe(job, go);
     case 'populate':
       return runPopulate(job, go);
     case 'native':

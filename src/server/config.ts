@@ -33,7 +33,7 @@ export const SETTINGS = [
   { name: 'conflict-burst', descr: 'Conflicts a guest may cause other domains before it is slowed down', def: 5, quota: false },
   { name: 'conflict-rate', descr: 'Conflict credit a guest regains per second (0: no conflict credit)', def: 2, quota: false },
   { name: 'domain-output-bytes', descr: 'Queued output (replies and watch events) at which a guest connection is dropped', def: 1024 * 1024, quota: false },
-  { name: 'turn-guest-requests', descr: 'Requests of unprivileged connections served per event-loop turn, so the control domain waits at most that long (0: no limit)', def: 256, quota: false },
+  { name: 'turn-guest-requests', descr: 'Requests of unprivileged connections served per event-loop turn, so the control domain waits at most that long (0: no limit)', def: 16, quota: false },
   { name: 'history', descr: 'Committed revisions kept for tsxenstore log/diff/read --at and Git export (0: off)', def: 1000, quota: false },
   { name: 'history-bytes', descr: 'Estimated bytes old revisions may keep alive; the oldest are dropped past it', def: 32 * 1024 * 1024, quota: false },
   { name: 'reclaim-bytes', descr: 'Estimated bytes of deleted nodes and dropped history after which the daemon, once idle, runs one full garbage collection to give the memory back (0: never)', def: 32 * 1024 * 1024, quota: false },

@@ -247,7 +247,6 @@ export class Daemon implements Services {
 
   /** Sends every connection's batched output; drops those past the hard bound. */
   flush(): void {
-    this.flow.newTurn();
     this.reclaim.turn();
     if (!this.durability.sync()) {
       // Not one answer of this turn may leave: its commits were undone.

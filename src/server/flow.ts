@@ -7,7 +7,8 @@
  * requests of unprivileged connections, the rest deferred to the next turn
  * in the order they were deferred, so the control domain waits at most one
  * bounded turn. Output leaves once per turn (one write per connection, one
- * fsync in durable mode): `flush` is the host's.
+ * fsync in durable mode; `flush` is the host's), before the next turn serves
+ * the deferred guests.
  */
 import { FrameTooLongError, type Frame } from '../protocol/decoder.js';
 import type { Settings } from './config.js';
@@ -63,13 +64,18 @@ export class FlowControl {
     this.scheduleFlush();
   }
 
-  /** Output leaves once per event-loop turn, after every connection readable in it was served. */
+  /**
+   * Output leaves once per event-loop turn, after every connection readable
+   * in it was served; only then does the next turn begin (newTurn), so the
+   * deferred guests served there never hold back this turn's replies.
+   */
   scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
       this.host.flush();
+      this.newTurn();
     });
   }
 
@@ -135,13 +141,22 @@ export class FlowControl {
     return n === 0 ? Number.POSITIVE_INFINITY : n;
   }
 
-  /** A new turn: the deferred connections are served first, in the order they were deferred. */
+  /**
+   * A new turn, once the last one's output has left: the deferred connections
+   * are served first, in the order they were deferred, as far as the budget
+   * goes (those it does not reach stay paused, first in line for the next
+   * turn, so a turn costs one budget however many guests wait); their
+   * replies leave with this turn's output.
+   */
   newTurn(): void {
     this.guestBudget = this.turnBudget();
     if (this.deferred.size === 0 || this.host.frozen) return;
-    const waiting = [...this.deferred];
-    this.deferred.clear();
-    for (const c of waiting) this.writable(c);
+    for (const c of this.deferred) {
+      if (this.guestBudget <= 0) break;
+      this.deferred.delete(c); // re-added at the end if the budget runs out on it
+      this.writable(c);
+    }
+    if (this.deferred.size > 0) this.scheduleFlush();
   }
 
   /** After a live update was abandoned: serve what every connection sent meanwhile. */

@@ -12,7 +12,7 @@ import { readResults, type BenchResults } from '../../bench/src/json.js';
 import type { Row } from '../../bench/src/result.js';
 import { explain, projectRoot, run, type RunResult } from '../helpers/daemon.js';
 
-describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)', () => {
+describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness, floods)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsxs-bench-e2e-'));
   const json = join(dir, 'r.json');
   const svg = join(dir, 'c.svg');
@@ -21,7 +21,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
   let res: BenchResults;
 
   before(async () => {
-    r = await run(process.execPath, [join(projectRoot(), 'dist', 'bench', 'src', 'run.js'), '--quick', '--scenarios', 'latency,vmstart,watch,durable,fairness', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
+    r = await run(process.execPath, [join(projectRoot(), 'dist', 'bench', 'src', 'run.js'), '--quick', '--scenarios', 'latency,vmstart,watch,durable,fairness,floods', '--json', json, '--svg', svg, '--table', table], { timeoutMs: 240_000 });
     assert.equal(r.code, 0, explain('bench', r));
     res = readResults(json);
   });
@@ -32,7 +32,7 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
 
   it('ran the selected scenarios and nothing else, without failures', () => {
     assert.deepEqual(res.failures, []);
-    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch', 'durable', 'fairness']);
+    assert.deepEqual([...new Set(res.rows.map((x) => x.scenario))], ['latency', 'vmstart', 'hotkey', 'watch', 'durable', 'fairness', 'floods']);
     assert.equal(res.meta.options.quick, true);
   });
 
@@ -69,6 +69,14 @@ describe('tsxenstored bench --quick (latency, vmstart, watch, durable, fairness)
     }
     assert.equal(f[0]?.extra.hostileCommitsPerS, 0, 'no hostile guest in the first step');
     assert.ok(Number(f[2]?.extra.hostileCommitsPerS) > 0, 'without conflict credit the hostile guest commits');
+  });
+
+  it('floods: dom0 probed alone, under 1 and 4 flooding guests and a dom0 flooder, flooded and quiet slices apart', () => {
+    const f = rows('floods');
+    assert.deepEqual(f.map((x) => `${x.variant} ${x.n}`), ['idle 0', '1 guest flooding 1', '4 guests flooding 4', 'dom0 socket flooding 1']);
+    for (const x of f) assert.ok(x.latencyUs !== undefined && Number(x.extra.idleP99Us) > 0 && Number(x.extra.p99VsIdle) > 0, `${x.variant}: ${JSON.stringify(x.extra)}`);
+    assert.equal(f[0]?.extra.floodOpsPerS, 0, 'no flooders in the idle row');
+    for (const x of f.slice(1)) assert.ok(Number(x.extra.floodOpsPerS) > 0, `${x.variant}: the flooders made no progress`);
   });
 
   it('latency: READ, WRITE and DIRECTORY on one connection, with percentiles in order', () => {

@@ -1,7 +1,7 @@
 /**
  * server/flow.ts alone, on real Connections with in-memory sinks and a host
- * that records what it is asked to do: the per-turn guest budget (deferral
- * and the order of service), dom0 never deferred, the soft output bound and
+ * that records what it is asked to do: the per-turn guest budget (deferral,
+ * the order of service, output before the next turn), dom0 never deferred, the soft output bound and
  * the outstanding quota, conflict-credit waits, frames too long, and the
  * live-update freeze.
  */
@@ -25,6 +25,8 @@ class Host implements FlowHost {
   readonly processed: string[] = [];
   readonly dropped: string[] = [];
   flushes = 0;
+  /** How many requests had been processed at each flush. */
+  readonly flushedAfter: number[] = [];
   outstanding(): number {
     return this.outstandingQuota;
   }
@@ -41,6 +43,7 @@ class Host implements FlowHost {
   }
   flush(): void {
     this.flushes++;
+    this.flushedAfter.push(this.processed.length);
   }
 }
 
@@ -63,6 +66,42 @@ test('one turn serves at most turn-guest-requests guest requests; the rest wait 
   f.newTurn();
   assert.deepEqual(h.processed.slice(4), ['2:2']);
   assert.equal(g2.throttled, false);
+});
+
+test("a turn's output leaves before the deferred guests are served; what they get then leaves with the next turn", async () => {
+  const h = new Host();
+  const f = new FlowControl(h);
+  const g = conn(1, 5);
+  f.receive(g, frames(5));
+  const d0 = conn(2, 0);
+  f.receive(d0, frames(1));
+  assert.deepEqual(h.processed, ['1:1', '1:2', '2:1']);
+  const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  await nextTurn();
+  assert.deepEqual(h.flushedAfter, [3], "dom0's answer left with the guest's first two, before the guest was served again");
+  assert.deepEqual(h.processed.slice(3), ['1:3', '1:4'], 'then the new turn served the deferred guest its budget');
+  await nextTurn();
+  assert.deepEqual(h.flushedAfter, [3, 5]);
+  assert.deepEqual(h.processed.slice(5), ['1:5']);
+  await nextTurn();
+  assert.deepEqual(h.flushedAfter, [3, 5, 6]);
+  assert.equal(g.throttled, false);
+});
+
+test('a new turn resumes the deferred guests only as far as its budget goes: the others stay paused, first in line', () => {
+  const h = new Host();
+  const f = new FlowControl(h);
+  const gs = [1, 2, 3, 4, 5].map((i) => conn(i, 10 + i));
+  for (const g of gs) f.receive(g, frames(1));
+  assert.deepEqual(h.processed, ['1:1', '2:1']);
+  f.newTurn();
+  assert.deepEqual(h.processed.slice(2), ['3:1', '4:1'], 'the two deferred first, in order');
+  assert.equal(gs[4]!.throttled, true, 'the fifth is not resumed only to be deferred again');
+  assert.equal((gs[4]!.sink as MemorySink).paused, true);
+  f.receive(conn(6, 16), frames(1)); // a newcomer in the same turn: the budget is spent
+  f.newTurn();
+  assert.deepEqual(h.processed.slice(4), ['5:1', '6:1'], 'the one left waiting goes before the newcomer');
+  assert.ok(gs.every((g) => !g.throttled));
 });
 
 test('dom0 is never deferred, however busy the guests are', () => {

@@ -3,6 +3,7 @@
  * resolves with the measurement window; the window's t1 drops to 0 when the
  * main thread asks to stop early.
  */
+import { clock } from '../clock.js';
 export interface Window {
   t0: number;
   t1: number;
@@ -38,6 +39,18 @@ export function parseUint(p: Uint8Array, off = 0): number {
     n = n * 10 + (c - 0x30);
   }
   return i === off ? Number.NaN : n;
+}
+
+/**
+ * After t1, every 20 ms, calls `done` for each connection with nothing in
+ * flight (one that sent nothing more gets no reply to notice it by); returns
+ * the timer, to clear.
+ */
+export function retireIdle<T extends { readonly inflight: number }>(w: Window, conns: readonly T[], done: (c: T) => void): NodeJS.Timeout {
+  return setInterval(() => {
+    if (clock() < w.t1) return;
+    for (const c of conns) if (c.inflight === 0) done(c);
+  }, 20);
 }
 
 /** Resolves when `done()` returns true, polling at `everyMs`, or after `timeoutMs` (then false). */

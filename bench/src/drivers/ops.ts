@@ -11,7 +11,7 @@ import { Op } from '../../../src/protocol/op.js';
 import { RawConn, errnoOf } from '../raw-conn.js';
 import { Histogram } from '../stats.js';
 import { scalePath } from '../keys.js';
-import { ErrorCounts, parseUint, put, putUint, type Go, type Window } from './context.js';
+import { ErrorCounts, parseUint, put, putUint, retireIdle, type Go, type Window } from './context.js';
 
 const RING = 1024;
 const MASK = RING - 1;
@@ -84,11 +84,7 @@ export async function runOps(job: OpsJob, go: Go): Promise<Metrics> {
     fill(lane, job, w);
     lane.conn.flush();
   }
-  // A lane with nothing in flight after t1 gets no more chunks: look now and then.
-  const timer = setInterval(() => {
-    if (clock() < w.t1) return;
-    for (const lane of lanes) if (lane.inflight === 0) laneDone(lane);
-  }, 20);
+  const timer = retireIdle(w, lanes, laneDone);
   await finished;
   clearInterval(timer);
   for (const lane of lanes) lane.conn.close();
