@@ -83,9 +83,12 @@ export const sequential: Scenario = {
             ...(s.unit === 'txn/s' && attempts > 0 ? { eagainRate: (k.eagain ?? 0) / attempts } : {}),
             extra,
           });
-          // The generator is the C process: its own CPU in the window (the runner measures only its threads).
+          // The generator is the C process: its own CPU in the window (the runner measures only its
+          // threads, and counted the child among the host's other load).
           const genS = (k.cpuUs ?? 0) / 1e6;
-          const row: Row = { ...made, generator: { ...made.generator, cpuS: genS, cpuPct: (100 * genS) / r.windowS, cpuUsPerOp: made.count > 0 ? (1e6 * genS) / made.count : Number.NaN } };
+          const generator = { ...made.generator, cpuS: genS, cpuPct: (100 * genS) / r.windowS, cpuUsPerOp: made.count > 0 ? (1e6 * genS) / made.count : Number.NaN };
+          const other = made.otherCpuPct === undefined ? {} : { otherCpuPct: Math.max(0, made.otherCpuPct - generator.cpuPct) };
+          const row: Row = { ...made, generator, ...other };
           const check = s.variant === 'counter' ? (extra.counterOk === true ? ', counter exact' : ', COUNTER MISMATCH') : '';
           env.progress.end(`${fmtRate(row.throughput, s.unit)}, p99 ${row.latencyUs?.p99.toFixed(0) ?? '-'} µs, daemon ${row.daemon?.cpuPct.toFixed(0) ?? '?'}% cpu${check}`);
           rows.push(row);
