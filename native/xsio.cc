@@ -20,7 +20,6 @@
 //   pause(id) / resume(id)  stop / restart reading
 //   close(id, linger)       linger: keep writing what is queued, then close;
 //                           otherwise close now (queued bytes are dropped)
-//   stats(): [open connections, queued bytes in all]
 #include <node.h>
 #include <uv.h>
 
@@ -81,7 +80,6 @@ uv_check_t turn;
 bool turnArmed = false;
 std::unordered_map<uint32_t, Peer*> peers;
 uint32_t nextId = 1;
-size_t queuedTotal = 0;
 
 void Throw(const char* what, int err) {
   Isolate* isolate = Isolate::GetCurrent();
@@ -136,7 +134,6 @@ void Record(Kind kind, uint32_t id, size_t off, int64_t n) {
 void OnEvents(uv_poll_t* handle, int status, int events);
 
 void Destroy(Peer* p) {
-  queuedTotal -= Queued(p);
   peers.erase(p->id);
   uv_poll_stop(&p->poll);
   close(p->fd);
@@ -160,8 +157,7 @@ bool SendQueued(Peer* p) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       const int err = errno;
-      queuedTotal -= Queued(p);
-      p->queue.clear();
+          p->queue.clear();
       p->queueOff = 0;
       if (p->lingering) return Destroy(p), false;
       p->ended = true;
@@ -170,7 +166,6 @@ bool SendQueued(Peer* p) {
       return false;
     }
     p->queueOff += static_cast<size_t>(n);
-    queuedTotal -= static_cast<size_t>(n);
   }
   if (Queued(p) == 0) {
     p->queue.clear();
@@ -293,7 +288,6 @@ void Write(const FunctionCallbackInfo<Value>& args) {
   }
   if (len > 0) {
     p->queue.append(data, len);
-    queuedTotal += len;
     Arm(p);
   }
   args.GetReturnValue().Set(static_cast<double>(Queued(p)));
@@ -318,14 +312,6 @@ void Close(const FunctionCallbackInfo<Value>& args) {
   Arm(p);
 }
 
-void Stats(const FunctionCallbackInfo<Value>& args) {
-  Isolate* iso = args.GetIsolate();
-  Local<v8::Array> a = v8::Array::New(iso, 2);
-  a->Set(iso->GetCurrentContext(), 0, Integer::NewFromUnsigned(iso, static_cast<uint32_t>(peers.size()))).Check();
-  a->Set(iso->GetCurrentContext(), 1, v8::Number::New(iso, static_cast<double>(queuedTotal))).Check();
-  args.GetReturnValue().Set(a);
-}
-
 void Initialize(Local<Object> exports) {
   NODE_SET_METHOD(exports, "init", Init);
   NODE_SET_METHOD(exports, "dup", Dup);
@@ -334,7 +320,6 @@ void Initialize(Local<Object> exports) {
   NODE_SET_METHOD(exports, "pause", Pause);
   NODE_SET_METHOD(exports, "resume", Resume);
   NODE_SET_METHOD(exports, "close", Close);
-  NODE_SET_METHOD(exports, "stats", Stats);
 }
 
 }  // namespace xsio

@@ -20,7 +20,6 @@ interface XsioAddon {
   pause(id: number): void;
   resume(id: number): void;
   close(id: number, linger: boolean): void;
-  stats(): [number, number];
 }
 
 const DATA = 0;
@@ -123,12 +122,6 @@ export class NativeIo {
   /** A duplicate of `fd` (which stays its owner's). */
   dup(fd: number): number {
     return this.addon.dup(fd);
-  }
-
-  /** Open connections and the bytes queued for them in all. */
-  stats(): { open: number; queuedBytes: number } {
-    const [open, queuedBytes] = this.addon.stats();
-    return { open, queuedBytes };
   }
 
   /** @internal */
