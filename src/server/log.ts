@@ -38,6 +38,8 @@ export class Logger {
   private json: Pino | undefined;
   /** Log lines dropped from a full buffer (a disk that cannot keep up), plus failed writes (each may have held several lines). */
   dropped = 0;
+  /** Lines were handed to the file's destination since it last said 'drain' (all written) or failed. */
+  private unsettled = false;
 
   constructor(
     level: Level = 'info',
@@ -81,13 +83,20 @@ export class Logger {
       file === undefined
         ? new SonicBoom({ fd: 2, sync: true })
         : new SonicBoom({ dest: file, sync: false, append: true, mkdir: false, maxLength: LOG_BUFFER_BYTES });
+    this.unsettled = false;
+    const dest = this.dest;
     // One write is one line.
-    this.dest.on('drop', () => {
+    dest.on('drop', () => {
       this.dropped++;
     });
     // A destination that fails (disk gone) must not take the daemon down.
-    this.dest.on('error', () => {
+    dest.on('error', () => {
       this.dropped++;
+      if (dest === this.dest) this.unsettled = false;
+    });
+    // An asynchronous destination says 'drain' once everything handed to it is written.
+    dest.on('drain', () => {
+      if (dest === this.dest) this.unsettled = false;
     });
     this.json =
       this.format === 'json'
@@ -99,7 +108,7 @@ export class Logger {
               timestamp: pino.stdTimeFunctions.isoTime,
               formatters: { level: (label) => ({ level: label }) },
             },
-            this.dest,
+            { write: (line: string) => this.write(line) },
           )
         : undefined;
   }
@@ -119,7 +128,12 @@ export class Logger {
     if (fields !== undefined) {
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`;
     }
-    this.dest.write(`${line}\n`);
+    this.write(`${line}\n`);
+  }
+
+  private write(line: string): void {
+    this.unsettled = true;
+    this.dest.write(line);
   }
 
   /** Starts a new file at the same path (after logrotate moved the old one away). */
@@ -138,18 +152,19 @@ export class Logger {
    */
   flush(timeoutMs = 2000): Promise<void> {
     const dest = this.dest;
-    if (this.fileValue === undefined) return Promise.resolve();
+    // SonicBoom's own flush() answers at once while a write is under way
+    // (minLength 0): wait for its 'drain' instead.
+    if (this.fileValue === undefined || !this.unsettled) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
       const done = (): void => {
         clearTimeout(timer);
+        dest.off('drain', done);
+        dest.off('error', done);
         resolve();
       };
-      try {
-        dest.flush(done);
-      } catch {
-        done();
-      }
+      const timer = setTimeout(done, timeoutMs);
+      dest.once('drain', done);
+      dest.once('error', done);
     });
   }
 
