@@ -6,7 +6,7 @@
  * a Node socket (socket-peer.ts). Bytes go straight to the daemon; output
  * back-pressure comes from the peer's own write queue.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { Connection } from './connection.js';
@@ -106,14 +106,21 @@ export class UnixTransport {
     }
     // Natively served: the addon takes its own fd for the socket, and Node's closes.
     const fd = fdOf(socket);
-    let own: number | undefined;
     try {
-      if (fd !== undefined && this.accepted.size < this.daemon.settings.connections) own = io.dup(fd);
+      if (fd === undefined || this.accepted.size >= this.daemon.settings.connections) return;
+      const own = io.dup(fd);
+      try {
+        this.serve((events) => new NativePeer(io, own, events));
+      } catch (e) {
+        closeSync(own);
+        throw e;
+      }
     } catch (e) {
+      // Out of file descriptors, say: this client is refused, the daemon carries on.
       this.daemon.logger.warn(`socket: cannot take the connection: ${(e as Error).message}`);
+    } finally {
+      socket.destroy();
     }
-    socket.destroy();
-    if (own !== undefined) this.serve((events) => new NativePeer(io, own, events));
   }
 
   private serve(make: (events: PeerEvents) => Peer): Connection {

@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../../src/protocol/decoder.js';
 import { encodeFrame } from '../../src/protocol/encoder.js';
@@ -16,6 +18,8 @@ import { daemonScript, run, startDaemon, waitFor, type DaemonHandle } from '../h
 const nul = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
 const frame = (type: number, reqId: number, payload: Buffer): Buffer => encodeFrame(type, reqId, 0, payload);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** util-linux's prlimit, to lower the daemon's file-descriptor limit. */
+const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 
 /** A raw connection that collects every frame the daemon sends. */
 class Raw {
@@ -126,6 +130,32 @@ for (const io of ['native', 'stream'] as const) {
       assert.equal((await writer.read('/flood/key-0-0')).toString(), 'x');
       assert.equal(await writer.control('check'), 'OK');
       writer.close();
+    });
+
+    test('out of file descriptors, new clients are refused and the daemon serves the others', { skip: !hasPrlimit }, async () => {
+      const first = await connect({ path: d.socket });
+      // The daemon's own soft limit, lowered below what 60 more clients need, then put back.
+      const soft = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${d.pid}/limits`, 'utf8'))![1]!;
+      execFileSync('prlimit', ['--pid', String(d.pid), '--nofile=40:']);
+      const crowd: Socket[] = [];
+      try {
+        for (let i = 0; i < 60; i++) {
+          const s = netConnect(d.socket);
+          s.on('error', () => undefined);
+          crowd.push(s);
+        }
+        await sleep(300);
+        await first.write('/fds/still', 'served');
+        assert.equal((await first.read('/fds/still')).toString(), 'served');
+        assert.ok(d.running());
+      } finally {
+        for (const s of crowd) s.destroy();
+        execFileSync('prlimit', ['--pid', String(d.pid), `--nofile=${soft}:`]);
+      }
+      const late = await connect({ path: d.socket });
+      assert.equal((await late.read('/fds/still')).toString(), 'served');
+      late.close();
+      first.close();
     });
 
     test('a peer that goes away mid-frame, or before its replies, costs nothing to the others', async () => {
