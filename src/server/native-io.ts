@@ -77,14 +77,16 @@ export class NativeSocket {
     if (!this.closed) this.io.addon.resume(this.id);
   }
 
-  /** Closes the fd; with `linger`, after what is queued was sent (dropped if the peer does not read within `lingerMs`). */
-  close(linger: boolean, lingerMs = 1000): void {
+  /** Closes the fd: at once, or with `lingerMs`, once what is queued was sent (dropped if the peer does not read it within that time). */
+  close(lingerMs?: number): void {
     if (this.closed) return;
     this.closed = true;
     this.io.forget(this);
+    const linger = lingerMs !== undefined;
     this.io.addon.close(this.id, linger);
     if (linger && this.queued > 0) setTimeout(() => this.io.addon.close(this.id, false), lingerMs).unref();
   }
+
 
   /** @internal the addon's report of a writable fd. */
   sent(remaining: number): void {

@@ -52,7 +52,7 @@ export class NativePeer implements Peer {
       drained: () => events.drained(),
       end: (errno) => {
         if (errno !== 0) events.error(`socket: ${getSystemErrorName(-errno)}`);
-        this.socket.close(false);
+        this.socket.close();
         this.finish();
       },
     });
@@ -86,7 +86,7 @@ export class NativePeer implements Peer {
   }
 
   close(): void {
-    this.socket.close(true, LINGER_MS);
+    this.socket.close(LINGER_MS);
     // As a Node socket says 'close' after end(): never within the closer's call.
     queueMicrotask(() => this.finish());
   }

@@ -9,41 +9,22 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { FrameDecoder, type Frame } from '../../src/protocol/decoder.js';
-import { encodeFrame } from '../../src/protocol/encoder.js';
 import { Op } from '../../src/protocol/op.js';
 import { connect } from '../../src/client/index.js';
 import { daemonScript, run, startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { frame as rawFrame, RawConn, type Message } from '../interop/raw-client.js';
 
 const nul = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
-const frame = (type: number, reqId: number, payload: Buffer): Buffer => encodeFrame(type, reqId, 0, payload);
+const frame = (type: number, reqId: number, payload: Buffer): Buffer => rawFrame(type, reqId, 0, payload);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** util-linux's prlimit, to lower the daemon's file-descriptor limit. */
 const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 
-/** A raw connection that collects every frame the daemon sends. */
-class Raw {
-  readonly frames: Frame[] = [];
-  private readonly decoder = new FrameDecoder();
-  ended = false;
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.decoder.feed(chunk);
-      for (let f = this.decoder.next(); f !== undefined; f = this.decoder.next()) this.frames.push({ ...f, payload: Buffer.from(f.payload) });
-    });
-    socket.on('close', () => (this.ended = true));
-    socket.on('error', () => undefined);
-  }
-  static open(path: string, paused = false): Promise<Raw> {
-    return new Promise((resolve, reject) => {
-      const s = netConnect(path, () => resolve(new Raw(s)));
-      if (paused) s.pause();
-      s.once('error', reject);
-    });
-  }
-  async until(n: number, what: string): Promise<void> {
-    await waitFor(() => this.frames.length >= n || undefined, { what: `${what} (${this.frames.length}/${n} frames)` });
-  }
+/** The next `n` frames `c` receives. */
+async function take(c: RawConn, n: number): Promise<Message[]> {
+  const out: Message[] = [];
+  while (out.length < n) out.push(await c.next());
+  return out;
 }
 
 for (const io of ['native', 'stream'] as const) {
@@ -62,7 +43,7 @@ for (const io of ['native', 'stream'] as const) {
     });
 
     test('frames split anywhere, several per chunk or one byte at a time, are all answered in order', async () => {
-      const c = await Raw.open(d.socket);
+      const c = await RawConn.open(d.socket);
       const reqs: Buffer[] = [];
       for (let i = 0; i < 40; i++) reqs.push(frame(Op.WRITE, 2 * i + 1, Buffer.concat([nul(`/split/k${i}`), Buffer.from(`value ${i}`)])));
       for (let i = 0; i < 40; i++) reqs.push(frame(Op.READ, 2 * i + 2, nul(`/split/k${i}`)));
@@ -70,25 +51,25 @@ for (const io of ['native', 'stream'] as const) {
       // The first frames a byte at a time (each byte its own read), then chunks of 1..97 bytes.
       let off = 0;
       for (; off < 60; off++) {
-        c.socket.write(all.subarray(off, off + 1));
+        c.sendRaw(all.subarray(off, off + 1));
         await sleep(2);
       }
       for (let size = 1; off < all.length; size = (size * 7 + 3) % 97 || 1) {
-        c.socket.write(all.subarray(off, off + size));
+        c.sendRaw(all.subarray(off, off + size));
         off += size;
         if (size % 3 === 0) await sleep(1);
       }
-      await c.until(80, 'every reply');
+      const frames = await take(c, 80);
       assert.deepEqual(
-        c.frames.map((f) => f.reqId),
+        frames.map((f) => f.reqId),
         reqs.map((_, i) => (i < 40 ? 2 * i + 1 : 2 * (i - 40) + 2)),
       );
       for (let i = 0; i < 40; i++) {
-        assert.equal(c.frames[i]!.type, Op.WRITE);
-        assert.equal(c.frames[40 + i]!.type, Op.READ);
-        assert.equal(c.frames[40 + i]!.payload.toString(), `value ${i}`);
+        assert.equal(frames[i]!.type, Op.WRITE);
+        assert.equal(frames[40 + i]!.type, Op.READ);
+        assert.equal(frames[40 + i]!.payload.toString(), `value ${i}`);
       }
-      c.socket.destroy();
+      c.destroy();
     });
 
     test('a client that reads its replies late gets every one, in order (output queued, reading paused, then resumed)', async () => {
@@ -97,28 +78,29 @@ for (const io of ['native', 'stream'] as const) {
       for (let i = 0; i < 60; i++) names.push(`child-with-a-long-name-to-make-the-listing-big-${i}`);
       await Promise.all(names.map((n) => xs.write(`/late/${n}`, '')));
       xs.close();
-      const c = await Raw.open(d.socket, true);
+      const c = await RawConn.open(d.socket);
+      c.socket.pause();
       // 400 listings of ~3 KB: 1.2 MB of replies, far more than the socket's buffers and the soft bound.
       const N = 400;
       const reqs: Buffer[] = [];
       for (let i = 1; i <= N; i++) reqs.push(frame(Op.DIRECTORY, i, nul('/late')));
-      c.socket.write(Buffer.concat(reqs));
-      await sleep(300);
-      assert.equal(c.frames.length, 0);
+      c.sendRaw(Buffer.concat(reqs));
+      await assert.rejects(c.next(300), /no message/);
       c.socket.resume();
-      await c.until(N, 'every listing');
+      const frames = await take(c, N);
       const expected = [...names].sort().join('\0') + '\0';
-      c.frames.forEach((f, i) => {
+      frames.forEach((f, i) => {
         assert.equal(f.reqId, i + 1);
         assert.equal(f.type, Op.DIRECTORY);
         assert.equal([...f.payload.toString('latin1').split('\0').slice(0, -1)].sort().join('\0') + '\0', expected);
       });
-      c.socket.destroy();
+      c.destroy();
     });
 
     test('a client that never reads its watch events is dropped at the hard bound; the others are served', async () => {
-      const sink = await Raw.open(d.socket, true);
-      sink.socket.write(frame(Op.WATCH, 1, Buffer.concat([nul('/flood'), nul('a-long-token-so-that-each-event-is-big-enough')])));
+      const sink = await RawConn.open(d.socket);
+      sink.socket.pause();
+      sink.sendRaw(frame(Op.WATCH, 1, Buffer.concat([nul('/flood'), nul('a-long-token-so-that-each-event-is-big-enough')])));
       const writer = await connect({ path: d.socket });
       // ~80 bytes an event: 20,000 events are 1.6 MB, past the kernel's buffers and the 256 KiB bound.
       for (let round = 0; round < 20 && !/dropped: \d+ bytes of output not read/.test(d.log()); round++) {
@@ -126,7 +108,7 @@ for (const io of ['native', 'stream'] as const) {
       }
       await waitFor(() => /dropped: \d+ bytes of output not read by the peer/.test(d.log()) || undefined, { what: 'the drop' });
       sink.socket.resume();
-      await waitFor(() => sink.ended || undefined, { what: 'the dropped connection to end' });
+      await sink.waitClosed();
       assert.equal((await writer.read('/flood/key-0-0')).toString(), 'x');
       assert.equal(await writer.control('check'), 'OK');
       writer.close();
@@ -159,15 +141,15 @@ for (const io of ['native', 'stream'] as const) {
     });
 
     test('a peer that goes away mid-frame, or before its replies, costs nothing to the others', async () => {
-      const half = await Raw.open(d.socket);
+      const half = await RawConn.open(d.socket);
       const f = frame(Op.WRITE, 7, Buffer.concat([nul('/gone/half'), Buffer.from('never')]));
-      half.socket.write(f.subarray(0, 20));
+      half.sendRaw(f.subarray(0, 20));
       await sleep(50);
-      half.socket.destroy();
+      half.destroy();
       // Gone before its replies: the daemon's writes meet a closed peer (EPIPE, ECONNRESET).
-      const gone = await Raw.open(d.socket);
-      gone.socket.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => frame(Op.READ, i + 1, nul('/split/k0')))));
-      gone.socket.destroy();
+      const gone = await RawConn.open(d.socket);
+      gone.sendRaw(Buffer.concat(Array.from({ length: 200 }, (_, i) => frame(Op.READ, i + 1, nul('/split/k0')))));
+      gone.destroy();
       const xs = await connect({ path: d.socket });
       assert.equal(await xs.exists('/gone/half'), false);
       assert.equal((await xs.read('/split/k0')).toString(), 'value 0');
