@@ -221,6 +221,22 @@ Peer* Find(const FunctionCallbackInfo<Value>& args) {
   return it == peers.end() ? nullptr : it->second;
 }
 
+// At the environment's teardown (the process's last turn is over): stop
+// polling, close the handles and let go of the JavaScript objects while the
+// isolate still exists (static Globals would otherwise be reset after it).
+void Cleanup(void*) {
+  for (auto it = peers.begin(); it != peers.end();) Destroy((it++)->second);
+  if (turnArmed) uv_check_stop(&turn);
+  turnArmed = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&turn), nullptr);
+  callback.Reset();
+  context.Reset();
+  arenaRef.Reset();
+  recordsRef.Reset();
+  arena = nullptr;
+  records = nullptr;
+}
+
 void Init(const FunctionCallbackInfo<Value>& args) {
   Isolate* iso = args.GetIsolate();
   if (isolate != nullptr) return TypeError(iso, "init() is called once");
@@ -238,6 +254,7 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   records = reinterpret_cast<int32_t*>(static_cast<char*>(rec->Buffer()->Data()) + rec->ByteOffset());
   uv_check_init(node::GetCurrentEventLoop(iso), &turn);
   uv_unref(reinterpret_cast<uv_handle_t*>(&turn));
+  node::AddEnvironmentCleanupHook(iso, Cleanup, nullptr);
 }
 
 void Dup(const FunctionCallbackInfo<Value>& args) {

@@ -3,7 +3,7 @@
  * Frames are pulled one at a time so the caller can stop mid-chunk (back-pressure);
  * unread bytes stay buffered. Payloads are views into the input: copy what you keep.
  */
-import { readHeader } from './header.js';
+import { readU32 } from './header.js';
 import { HEADER_SIZE, PAYLOAD_MAX } from './limits.js';
 
 export interface Frame {
@@ -67,19 +67,21 @@ export class FrameDecoder {
 
   /** The next complete frame, or undefined if more bytes are needed. Throws FrameTooLongError. */
   next(): Frame | undefined {
-    const avail = this.buf.length - this.off;
+    const buf = this.buf;
+    const at = this.off;
+    const avail = buf.length - at;
     if (avail < HEADER_SIZE) return undefined;
-    const h = readHeader(this.buf, this.off);
-    if (h.len > PAYLOAD_MAX) throw new FrameTooLongError(h.len);
-    if (avail < HEADER_SIZE + h.len) return undefined;
-    const start = this.off + HEADER_SIZE;
-    this.off = start + h.len;
-    const payload = this.buf.subarray(start, this.off);
-    if (this.off === this.buf.length) {
+    const len = readU32(buf, at + 12);
+    if (len > PAYLOAD_MAX) throw new FrameTooLongError(len);
+    if (avail < HEADER_SIZE + len) return undefined;
+    const start = at + HEADER_SIZE;
+    this.off = start + len;
+    const payload = buf.subarray(start, this.off);
+    if (this.off === buf.length) {
       this.buf = EMPTY;
       this.off = 0;
     }
-    return { type: h.type, reqId: h.reqId, txId: h.txId, payload };
+    return { type: readU32(buf, at), reqId: readU32(buf, at + 4), txId: readU32(buf, at + 8), payload };
   }
 
   /** Drops everything buffered (connection reset). */

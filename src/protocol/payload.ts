@@ -6,9 +6,18 @@ import { XsError } from './errno.js';
 
 const NUL = 0;
 
+/**
+ * The first NUL in `p` at or after `from`, or -1. A plain loop: the strings
+ * searched are paths and tokens, and Buffer's indexOf is a call into C++.
+ */
+function nulAt(p: Buffer, from: number): number {
+  for (let i = from; i < p.length; i++) if (p[i] === NUL) return i;
+  return -1;
+}
+
 /** The single NUL-terminated string a request carries (READ, RM, ...). Trailing bytes after the NUL are rejected. */
 export function oneString(p: Buffer): string {
-  const end = p.indexOf(NUL);
+  const end = nulAt(p, 0);
   if (end < 0 || end !== p.length - 1) throw new XsError('EINVAL', 'expected one NUL-terminated argument');
   return p.toString('latin1', 0, end);
 }
@@ -21,7 +30,7 @@ export function strings(p: Buffer, allowUnterminatedTail = false): string[] {
   const out: string[] = [];
   let start = 0;
   while (start < p.length) {
-    const end = p.indexOf(NUL, start);
+    const end = nulAt(p, start);
     if (end < 0) {
       if (!allowUnterminatedTail) throw new XsError('EINVAL', 'argument is not NUL-terminated');
       out.push(p.toString('latin1', start, p.length));
@@ -35,7 +44,7 @@ export function strings(p: Buffer, allowUnterminatedTail = false): string[] {
 
 /** WRITE's payload: a NUL-terminated path, then the value (binary, may be empty). */
 export function pathAndValue(p: Buffer): { path: string; value: Buffer } {
-  const end = p.indexOf(NUL);
+  const end = nulAt(p, 0);
   if (end < 0) throw new XsError('EINVAL', 'WRITE needs a NUL after the path');
   return { path: p.toString('latin1', 0, end), value: p.subarray(end + 1) };
 }

@@ -87,7 +87,7 @@ export class Daemon implements Services {
   private readonly durability: Durability;
   readonly lifecycle: DomainLifecycle;
   private readonly credit: ConflictCredit;
-  private readonly flow: FlowControl;
+  readonly flow: FlowControl;
   private readonly requests: Requests;
   readonly watchers: Watchers;
   private readonly commits: Commits;
@@ -258,6 +258,8 @@ export class Daemon implements Services {
       return;
     }
     for (const c of this.dirty) {
+      // Deleted one by one: Set.clear() allocates a new table, once per turn.
+      this.dirty.delete(c);
       c.flush();
       const hard = c.caller.privileged ? this.settings['connection-hard-bytes'] : this.settings['domain-output-bytes'];
       if (c.queuedBytes > hard) {
@@ -269,7 +271,6 @@ export class Daemon implements Services {
         setImmediate(() => this.writable(c));
       }
     }
-    this.dirty.clear();
   }
 
   /** A quota's value for a domain: its own override, else the global setting. */

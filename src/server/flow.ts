@@ -8,7 +8,11 @@
  * in the order they were deferred, so the control domain waits at most one
  * bounded turn. Output leaves once per turn (one write per connection, one
  * fsync in durable mode; `flush` is the host's), before the next turn serves
- * the deferred guests.
+ * the deferred guests. A turn ends in an event-loop phase of its own
+ * (setImmediate), or, when a transport hands over a whole batch of input at
+ * once (the native socket I/O: every connection one poll phase read), as
+ * soon as that batch has been served: one request in flight then costs no
+ * extra trip into JavaScript for its reply.
  */
 import { FrameTooLongError, type Frame } from '../protocol/decoder.js';
 import type { Settings } from './config.js';
@@ -31,7 +35,11 @@ export interface FlowHost {
 }
 
 export class FlowControl {
+  /** The turn's output is waiting: for its immediate, or for the end of the batch being served. */
   private flushScheduled = false;
+  private immediate: NodeJS.Immediate | undefined;
+  /** Nesting of beginBatch()/endBatch(): while above 0, the batch's end flushes. */
+  private batching = 0;
   /** Requests from unprivileged connections still allowed in this turn ('turn-guest-requests'). */
   private guestBudget: number;
   /** Unprivileged connections paused because the turn's budget ran out, oldest first. */
@@ -72,11 +80,30 @@ export class FlowControl {
   scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.host.flush();
-      this.newTurn();
-    });
+    if (this.batching === 0) this.immediate = setImmediate(() => this.endTurn());
+  }
+
+  /** A transport starts handing over a batch of input (see endBatch). */
+  beginBatch(): void {
+    this.batching++;
+  }
+
+  /**
+   * The batch was served: its output leaves now, with whatever else this
+   * turn produced (an immediate already scheduled for it is cancelled).
+   */
+  endBatch(): void {
+    if (this.batching === 0) throw new Error('endBatch() without beginBatch()');
+    if (--this.batching > 0 || !this.flushScheduled) return;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.endTurn();
+  }
+
+  private endTurn(): void {
+    this.flushScheduled = false;
+    this.immediate = undefined;
+    this.host.flush();
+    this.newTurn();
   }
 
   /** `conn` is closed: it is not deferred any more. */

@@ -40,6 +40,12 @@ export interface NativeEvents {
   drained(): void;
 }
 
+/** Told around each turn's delivery: whatever the connections' data caused can leave at end(). */
+export interface TurnObserver {
+  beginBatch(): void;
+  endBatch(): void;
+}
+
 /** One connection's fd, read and written by the addon. */
 export class NativeSocket {
   /** Bytes the addon holds for a writable fd. */
@@ -101,6 +107,8 @@ export class NativeIo {
   private readonly arena = Buffer.alloc(ARENA_BYTES);
   /** A turn's records, 4 numbers each: kind (DATA, END), id, offset in the arena, length or errno. */
   private readonly records = new Int32Array(4 * MAX_RECORDS);
+  /** Replaced, never changed in place, so that a turn ends with the observers it began with. */
+  private observers: readonly TurnObserver[] = [];
 
   private constructor(readonly addon: XsioAddon) {
     addon.init((kind, a, b) => this.onEvent(kind, a, b), this.arena, this.records);
@@ -119,6 +127,12 @@ export class NativeIo {
     const s = new NativeSocket(this, this.addon.open(fd), fd, events);
     this.sockets.set(s.id, s);
     return s;
+  }
+
+  /** Tells `o` of every turn's delivery until the returned function is called. */
+  observe(o: TurnObserver): () => void {
+    this.observers = [...this.observers, o];
+    return () => void (this.observers = this.observers.filter((x) => x !== o));
   }
 
   /** A duplicate of `fd` (which stays its owner's). */
@@ -144,8 +158,18 @@ export class NativeIo {
       return;
     }
     if (kind !== TURN) return;
+    const observers = this.observers;
+    for (const o of observers) o.beginBatch();
+    try {
+      this.deliver(a);
+    } finally {
+      for (const o of observers) o.endBatch();
+    }
+  }
+
+  private deliver(count: number): void {
     const r = this.records;
-    for (let i = 0; i < a; i++) {
+    for (let i = 0; i < count; i++) {
       const s = this.sockets.get(r[4 * i + 1]! >>> 0);
       if (s === undefined) continue; // closed earlier in this turn
       const off = r[4 * i + 2]!;

@@ -54,10 +54,14 @@ export class IdleReclaim {
 
   /** A turn served requests (called once per turn): O(1). */
   turn(): void {
-    this.lastTurn = this.env.now();
+    // The time of the last turn matters only to a pending collection's timer.
+    if (this.pending) this.lastTurn = this.env.now();
     const r = this.retained();
     if (r > this.peak) this.peak = r;
-    else if (!this.pending && this.dropped(r)) this.wait(IDLE_MS);
+    else if (!this.pending && this.dropped(r)) {
+      this.lastTurn = this.env.now();
+      this.wait(IDLE_MS);
+    }
   }
 
   private dropped(r: number): boolean {

@@ -151,8 +151,10 @@ export class Requests {
       this.host.committed(before, this.commitInfo(conn, frame, txn), within);
     }
     this.host.announce(changes);
-    for (const f of this.afterReply) f();
-    this.afterReply.length = 0;
+    if (this.afterReply.length > 0) {
+      for (const f of this.afterReply) f();
+      this.afterReply.length = 0;
+    }
   }
 
   private errnoOf(e: unknown, conn: Connection, type: number): XsError['errno'] {

@@ -23,6 +23,8 @@ export class UnixTransport {
   private readonly accepted = new Map<Connection, Peer>();
   /** The socket file this process bound (removed at close only if still the same file). */
   private bound: string | undefined;
+  /** Stops the daemon's flow control from hearing of the addon's turns. */
+  private unobserve: (() => void) | undefined;
 
   /**
    * @param io serves the connections natively; undefined: with Node's sockets
@@ -31,7 +33,10 @@ export class UnixTransport {
     private readonly daemon: Daemon,
     readonly path: string,
     private readonly io?: NativeIo,
-  ) {}
+  ) {
+    // A turn's replies leave as soon as the addon's batch of input was served.
+    this.unobserve = io?.observe(daemon.flow);
+  }
 
   /** How connections are served: 'native' (the xsio addon) or 'stream' (Node's sockets). */
   get ioKind(): 'native' | 'stream' {
@@ -145,6 +150,8 @@ export class UnixTransport {
   }
 
   close(): Promise<void> {
+    this.unobserve?.();
+    this.unobserve = undefined;
     const server = this.server;
     this.server = undefined;
     // Only this transport's connections: guests' rings stay as they are, so

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
-import { readHeader, writeHeader } from '../../src/protocol/header.js';
+import { readHeader, readU32, writeHeader } from '../../src/protocol/header.js';
 import { HEADER_SIZE } from '../../src/protocol/limits.js';
 
 test('writeHeader lays out type, req_id, tx_id, len as little-endian u32', () => {
@@ -26,4 +26,14 @@ test('readHeader reads back what writeHeader wrote, at any offset of a view (pro
       if (off > 0) assert.equal(view[off - 1], 0xaa);
     }),
   );
+});
+
+test('readU32 reads all 32 bits as an unsigned number; readHeader refuses a header that does not fit', () => {
+  const b = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80, 0x78, 0x56, 0x34, 0x12]);
+  assert.equal(readU32(b, 0), 0xffff_ffff);
+  assert.equal(readU32(b, 4), 0x8000_0000);
+  assert.equal(readU32(b, 8), 0x1234_5678);
+  assert.throws(() => readHeader(Buffer.alloc(HEADER_SIZE - 1), 0), RangeError);
+  assert.throws(() => readHeader(Buffer.alloc(HEADER_SIZE + 4), 5), RangeError);
+  assert.throws(() => readHeader(Buffer.alloc(HEADER_SIZE), -1), RangeError);
 });

@@ -88,6 +88,42 @@ test("a turn's output leaves before the deferred guests are served; what they ge
   assert.equal(g.throttled, false);
 });
 
+test("a transport's batch of input ends the turn: its output leaves at endBatch, once, and the deferred guests' at the next immediate", async () => {
+  const h = new Host();
+  const f = new FlowControl(h);
+  const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const d0 = conn(1, 0);
+  const g = conn(2, 5);
+  f.beginBatch();
+  f.beginBatch(); // nested: only the outermost end flushes
+  f.receive(d0, frames(1));
+  f.receive(g, frames(3));
+  f.endBatch();
+  assert.equal(h.flushes, 0, 'the inner end does not flush');
+  f.endBatch();
+  assert.deepEqual(h.flushedAfter, [3], "dom0's answer and the guest's budget left at the end of the batch, not an event-loop phase later");
+  assert.deepEqual(h.processed.slice(3), ['2:3'], 'the new turn served the deferred guest');
+  await nextTurn();
+  assert.deepEqual(h.flushedAfter, [3, 4], "the deferred guest's answer left at the immediate that turn scheduled");
+  await nextTurn();
+  assert.equal(h.flushes, 2, 'no other flush: nothing was left scheduled');
+
+  // Output scheduled before a batch (e.g. by a guest's ring) leaves with the batch, and its immediate is cancelled.
+  f.receive(conn(3, 0), frames(1));
+  f.beginBatch();
+  f.receive(conn(4, 0), frames(1));
+  f.endBatch();
+  assert.deepEqual(h.flushedAfter, [3, 4, 6]);
+  await nextTurn();
+  assert.equal(h.flushes, 3, 'the cancelled immediate did not flush again');
+
+  // A batch that produced nothing flushes nothing; an unmatched end is a bug, said at once.
+  f.beginBatch();
+  f.endBatch();
+  assert.equal(h.flushes, 3);
+  assert.throws(() => f.endBatch(), /without beginBatch/);
+});
+
 test('a new turn resumes the deferred guests only as far as its budget goes: the others stay paused, first in line', () => {
   const h = new Host();
   const f = new FlowControl(h);
