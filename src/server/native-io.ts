@@ -40,10 +40,10 @@ export interface NativeEvents {
   drained(): void;
 }
 
-/** Told around each turn's delivery: whatever the connections' data caused can leave at end(). */
+/** Told around each turn's delivery of input: what the connections' data caused can leave at batchServed(). */
 export interface TurnObserver {
-  beginBatch(): void;
-  endBatch(): void;
+  batchStarted(): void;
+  batchServed(): void;
 }
 
 /** One connection's fd, read and written by the addon. */
@@ -107,7 +107,7 @@ export class NativeIo {
   private readonly arena = Buffer.alloc(ARENA_BYTES);
   /** A turn's records, 4 numbers each: kind (DATA, END), id, offset in the arena, length or errno. */
   private readonly records = new Int32Array(4 * MAX_RECORDS);
-  /** Replaced, never changed in place, so that a turn ends with the observers it began with. */
+  /** Replaced, never changed in place, so that a batch ends with the observers it started with. */
   private observers: readonly TurnObserver[] = [];
 
   private constructor(readonly addon: XsioAddon) {
@@ -159,11 +159,11 @@ export class NativeIo {
     }
     if (kind !== TURN) return;
     const observers = this.observers;
-    for (const o of observers) o.beginBatch();
+    for (const o of observers) o.batchStarted();
     try {
       this.deliver(a);
     } finally {
-      for (const o of observers) o.endBatch();
+      for (const o of observers) o.batchServed();
     }
   }
 

@@ -88,40 +88,50 @@ test("a turn's output leaves before the deferred guests are served; what they ge
   assert.equal(g.throttled, false);
 });
 
-test("a transport's batch of input ends the turn: its output leaves at endBatch, once, and the deferred guests' at the next immediate", async () => {
+test("a transport's batch, once served, sends what it produced at once; the turn ends there unless guests were served or wait", async () => {
   const h = new Host();
   const f = new FlowControl(h);
   const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   const d0 = conn(1, 0);
-  const g = conn(2, 5);
-  f.beginBatch();
-  f.beginBatch(); // nested: only the outermost end flushes
+
+  // dom0 alone: its answer leaves at the batch's end, and nothing is left for an immediate.
+  f.batchStarted();
+  f.batchServed();
+  assert.equal(h.flushes, 0, 'nothing produced, nothing sent');
+  f.batchStarted();
   f.receive(d0, frames(1));
+  assert.equal(h.flushes, 0, 'nothing leaves while the batch is handed over');
+  f.batchServed();
+  assert.deepEqual(h.flushedAfter, [1]);
+  await nextTurn();
+  assert.equal(h.flushes, 1, 'the turn ended with the batch');
+
+  // A guest served in the batch and deferred: the batch's output leaves at once, the turn ends at its immediate.
+  const g = conn(2, 5);
+  f.batchStarted();
+  f.receive(d0, frames(1, 10));
   f.receive(g, frames(3));
-  f.endBatch();
-  assert.equal(h.flushes, 0, 'the inner end does not flush');
-  f.endBatch();
-  assert.deepEqual(h.flushedAfter, [3], "dom0's answer and the guest's budget left at the end of the batch, not an event-loop phase later");
-  assert.deepEqual(h.processed.slice(3), ['2:3'], 'the new turn served the deferred guest');
+  f.batchServed();
+  assert.deepEqual(h.flushedAfter, [1, 4], "dom0's answer and the guest's budget left at once");
+  assert.deepEqual(h.processed.slice(4), [], 'the deferred guest waits for the turn to end');
   await nextTurn();
-  assert.deepEqual(h.flushedAfter, [3, 4], "the deferred guest's answer left at the immediate that turn scheduled");
+  assert.deepEqual(h.flushedAfter, [1, 4, 4], 'the turn ended at its immediate');
+  assert.deepEqual(h.processed.slice(4), ['2:3'], 'where the deferred guest got the next budget');
   await nextTurn();
-  assert.equal(h.flushes, 2, 'no other flush: nothing was left scheduled');
+  assert.deepEqual(h.flushedAfter, [1, 4, 4, 5], "the guest's answer left at the end of that turn");
+  await nextTurn();
+  assert.equal(h.flushes, 4, 'nothing was left scheduled');
 
-  // Output scheduled before a batch (e.g. by a guest's ring) leaves with the batch, and its immediate is cancelled.
+  // Output scheduled before the batch (a guest's ring, say): the batch sends it too, the immediate still ends the turn.
   f.receive(conn(3, 0), frames(1));
-  f.beginBatch();
-  f.receive(conn(4, 0), frames(1));
-  f.endBatch();
-  assert.deepEqual(h.flushedAfter, [3, 4, 6]);
+  f.batchStarted();
+  f.receive(d0, frames(1, 20));
+  f.batchServed();
+  assert.deepEqual(h.flushedAfter, [1, 4, 4, 5, 7]);
   await nextTurn();
-  assert.equal(h.flushes, 3, 'the cancelled immediate did not flush again');
-
-  // A batch that produced nothing flushes nothing; an unmatched end is a bug, said at once.
-  f.beginBatch();
-  f.endBatch();
-  assert.equal(h.flushes, 3);
-  assert.throws(() => f.endBatch(), /without beginBatch/);
+  assert.equal(h.flushes, 6, 'the immediate set before the batch ended the turn');
+  await nextTurn();
+  assert.equal(h.flushes, 6);
 });
 
 test('a new turn resumes the deferred guests only as far as its budget goes: the others stay paused, first in line', () => {

@@ -1,8 +1,8 @@
 /**
- * server/native-io.ts on real sockets, in this process: what one loop turn
- * read is handed over between the observers' beginBatch and endBatch (the
- * daemon sends the turn's replies at endBatch), every connection of the turn
- * inside one batch, and an observer that stopped observing hears nothing.
+ * server/native-io.ts on real sockets, in this process: observers hear
+ * batchStarted and batchServed around each turn's input (the daemon sends
+ * the replies it produced at batchServed), every datum inside such a batch,
+ * and an observer that stopped observing hears nothing.
  * Skipped when the addon is not built.
  */
 import { test } from 'node:test';
@@ -30,7 +30,7 @@ const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
   assert.ok(ok(), `timed out waiting for ${what}`);
 };
 
-test('a turn is handed over between beginBatch and endBatch; after unobserving, nothing is said', { skip: io === undefined ? 'xsio addon not built' : false }, async () => {
+test('observers hear batchStarted and batchServed around each turn\'s input; after unobserving, nothing', { skip: io === undefined ? 'xsio addon not built' : false }, async () => {
   const nio = io!;
   const dir = mkdtempSync(join(tmpdir(), 'xsio-test-'));
   const log: string[] = [];
@@ -50,7 +50,7 @@ test('a turn is handed over between beginBatch and endBatch; after unobserving, 
       clients.push(c);
     }
     await waitFor('both connections', () => natives.length === 2);
-    const unobserve = nio.observe({ beginBatch: () => log.push('begin'), endBatch: () => log.push('end') });
+    const unobserve = nio.observe({ batchStarted: () => log.push('begin'), batchServed: () => log.push('end') });
 
     clients[0]!.write('hello');
     await waitFor('the first batch', () => log.includes('end'));
@@ -63,10 +63,10 @@ test('a turn is handed over between beginBatch and endBatch; after unobserving, 
     await waitFor('the data of both', () => log.filter((l) => l.startsWith('data')).length === 2);
     await waitFor('the end of the batch', () => log[log.length - 1] === 'end');
     assert.equal(log[0], 'begin');
-    assert.ok(log.filter((l) => l === 'begin').length === log.filter((l) => l === 'end').length, 'every begin has its end');
+    assert.equal(log.filter((l) => l === 'begin').length, log.filter((l) => l === 'end').length, `every batch ends: ${log.join(' ')}`);
     assert.ok(
       log.every((l, i) => !l.startsWith('data') || log.lastIndexOf('begin', i) > log.lastIndexOf('end', i)),
-      `every data record inside a batch: ${log.join(' ')}`,
+      `every datum inside a batch: ${log.join(' ')}`,
     );
 
     unobserve();
