@@ -113,10 +113,12 @@ export class FlowControl {
   batchServed(): void {
     this.inBatch = false;
     if (!this.flushScheduled) return;
+    if (!this.turnEndScheduled) {
+      if (this.guestBudget < this.turnBudget() || this.deferred.size > 0) this.scheduleTurnEnd();
+      // The turn ends here: output produced while flushing gets a turn of its own.
+      else this.flushScheduled = false;
+    }
     this.host.flush();
-    if (this.turnEndScheduled) return;
-    if (this.guestBudget < this.turnBudget() || this.deferred.size > 0) return this.scheduleTurnEnd();
-    this.flushScheduled = false;
   }
 
   /** `conn` is closed: it is not deferred any more. */

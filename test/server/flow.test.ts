@@ -41,9 +41,14 @@ class Host implements FlowHost {
     conn.closed = true;
     this.dropped.push(`${conn.id}: ${reason ?? ''}`);
   }
+  /** Run once by the next flush (e.g. a request that arrives while output is written). */
+  duringFlush: (() => void) | undefined;
   flush(): void {
     this.flushes++;
     this.flushedAfter.push(this.processed.length);
+    const f = this.duringFlush;
+    this.duringFlush = undefined;
+    f?.();
   }
 }
 
@@ -132,6 +137,15 @@ test("a transport's batch, once served, sends what it produced at once; the turn
   assert.equal(h.flushes, 6, 'the immediate set before the batch ended the turn');
   await nextTurn();
   assert.equal(h.flushes, 6);
+
+  // Output produced while the batch's output is written is not lost: it gets a turn of its own.
+  f.batchStarted();
+  f.receive(d0, frames(1, 30));
+  h.duringFlush = () => f.receive(d0, frames(1, 40));
+  f.batchServed();
+  assert.deepEqual(h.flushedAfter.slice(6), [8]);
+  await nextTurn();
+  assert.deepEqual(h.flushedAfter.slice(6), [8, 9], 'the request served during the flush was answered at the next immediate');
 });
 
 test('a new turn resumes the deferred guests only as far as its budget goes: the others stay paused, first in line', () => {
