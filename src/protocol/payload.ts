@@ -7,11 +7,12 @@ import { XsError } from './errno.js';
 const NUL = 0;
 
 /**
- * The first NUL in `p` at or after `from`, or -1. A plain loop: the strings
- * searched are paths and tokens, and Buffer's indexOf is a call into C++.
+ * The first NUL in `p` at or after `from` (and before `end`), or -1. A plain
+ * loop: the strings searched are paths and tokens, and Buffer's indexOf is a
+ * call into C++.
  */
-function nulAt(p: Buffer, from: number): number {
-  for (let i = from; i < p.length; i++) if (p[i] === NUL) return i;
+export function nulAt(p: Uint8Array, from: number, end = p.length): number {
+  for (let i = from; i < end; i++) if (p[i] === NUL) return i;
   return -1;
 }
 

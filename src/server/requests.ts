@@ -9,6 +9,7 @@
 import type { Frame } from '../protocol/decoder.js';
 import { errorPayload, XsError } from '../protocol/errno.js';
 import { Op, opName } from '../protocol/op.js';
+import { nulAt } from '../protocol/payload.js';
 import { changeScope } from '../store/cost.js';
 import type { CommitInfo } from '../store/history.js';
 import type { Node } from '../store/node.js';
@@ -70,8 +71,9 @@ class HandlerRequest implements Request {
 
 /** A request's first argument (its path, for the requests that have one), at most 256 bytes. */
 function firstArg(payload: Buffer): string {
-  const nul = payload.indexOf(0);
-  return payload.toString('latin1', 0, Math.min(nul < 0 ? payload.length : nul, 256));
+  const end = Math.min(payload.length, 256);
+  const nul = nulAt(payload, 0, end);
+  return payload.toString('latin1', 0, nul < 0 ? end : nul);
 }
 
 const MUTATIONS = new Set<number>([Op.WRITE, Op.MKDIR, Op.RM, Op.SET_PERMS]);

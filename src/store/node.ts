@@ -28,8 +28,16 @@ export function emptyRoot(): Node {
   return makeNode('', EMPTY_VALUE, DEFAULT_PERMS, 0);
 }
 
+/** Byte equality; short values (most of a store's) compared here rather than by a call into C++. */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length) return false;
+  if (a.length > 64) return a.equals(b);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function withValue(n: Node, value: Buffer, gen: number): Node {
-  if (n.value === value || (n.value.length === value.length && n.value.equals(value))) return n;
+  if (n.value === value || sameBytes(n.value, value)) return n;
   return { name: n.name, value, perms: n.perms, children: n.children, gen };
 }
 

@@ -4,10 +4,22 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 
-import { encodeStrings, oneString, parseUint, pathAndValue, strings } from '../../src/protocol/payload.js';
+import { encodeStrings, nulAt, oneString, parseUint, pathAndValue, strings } from '../../src/protocol/payload.js';
 import { xs } from '../support/fixtures.js';
 
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+test('nulAt finds the first NUL from `from`, before `end`, as indexOf does (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 80 }), fc.nat({ max: 90 }), fc.nat({ max: 90 }), (a, from, endRaw) => {
+      const p = Buffer.from(a);
+      const end = Math.min(endRaw, p.length);
+      const i = p.subarray(0, end).indexOf(0, from);
+      assert.equal(nulAt(p, from, end), from >= end ? -1 : i);
+      if (endRaw >= p.length) assert.equal(nulAt(p, from), from >= p.length ? -1 : p.indexOf(0, from));
+    }),
+  );
+});
 
 describe('oneString', () => {
   test('returns the string before the single trailing NUL', () => {

@@ -2,6 +2,7 @@
 // nothing changes, a new one with the given generation otherwise; subtreeSize and hasChildren.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 
 import { childSet, NO_CHILDREN } from '../../src/store/children.js';
 import {
@@ -27,6 +28,19 @@ describe('node updates', () => {
     assert.deepEqual([...r.perms], [{ kind: 'n', domid: 0 }]);
     assert.equal(r.gen, 0);
     assert.ok(!hasChildren(r));
+  });
+
+  test('withValue keeps the node exactly when the bytes are equal, short or long (property)', () => {
+    // Values up to 64 bytes are compared by a loop, longer ones by Buffer.equals: both sides of that line.
+    const bytes = fc.uint8Array({ maxLength: 200 });
+    fc.assert(
+      fc.property(bytes, bytes, fc.boolean(), (a, b, same) => {
+        const va = Buffer.from(a);
+        const vb = same ? Buffer.from(a) : Buffer.from(b);
+        const n = withValue(leaf('k', 1), va, 2);
+        assert.equal(withValue(n, vb, 3) === n, va.equals(vb));
+      }),
+    );
   });
 
   test('withValue: equal bytes give the same node, different bytes a new generation', () => {
