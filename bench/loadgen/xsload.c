@@ -5,7 +5,7 @@
  * next to the daemon it measures (a Node generator saturates its core first
  * on this pattern). Paths come from the caller (bench/src/keys.ts).
  *
- *   xsload SOCKET wr N                       N connections, each WRITE then READ of its own key
+ *   xsload SOCKET wr N                       N connections, each WRITE (a new value each time) then READ of its own key
  *   xsload SOCKET counter N KEY              read-modify-write of KEY in transactions, retry on EAGAIN
  *   xsload SOCKET vmstart N BASE SHARED DEV  START, READ each SHARED key, WRITE each DEV key under
  *                                            /local/domain/<BASE+i>/device/, END; retry on EAGAIN
@@ -118,6 +118,16 @@ static void sendf(struct conn *c, uint32_t type, uint32_t tx, const char *a, con
 
 static int in_window(double t) { return t >= t0 && t < t1; }
 
+/* Values written so far: every WRITE stores a new value, as clients do (a
+ * WRITE of the value a node already has changes nothing in tsxenstored's
+ * tree and would measure less than a real write). */
+static long writes_made;
+
+static void write_new_value(struct conn *c, const char *path) {
+  char val[32];
+  sendf(c, WRITE, 0, path, val, (size_t)snprintf(val, sizeof val, "v%ld", ++writes_made));
+}
+
 /* The next request of a transaction client; step 0 is START. */
 static void txn_next(struct conn *c, int i) {
   char path[256], val[32];
@@ -133,7 +143,7 @@ static void txn_next(struct conn *c, int i) {
     if (k < nshared) sendf(c, READ, c->tx, shared[k], NULL, 0);
     else if (k < nshared + ndev) {
       snprintf(path, sizeof path, "/local/domain/%d/device/%s", base + i, dev[k - nshared]);
-      sendf(c, WRITE, c->tx, path, "value", 5);
+      sendf(c, WRITE, c->tx, path, val, (size_t)snprintf(val, sizeof val, "v%ld", ++writes_made));
     } else sendf(c, END, c->tx, "T", NULL, 0);
   }
 }
@@ -153,7 +163,7 @@ static void on_reply(struct conn *c, int i, const struct hdr *h, const char *p, 
     snprintf(path, sizeof path, "/bench/seq/c%d", i);
     c->step ^= 1;
     if (c->step) sendf(c, READ, 0, path, NULL, 0);
-    else sendf(c, WRITE, 0, path, "value", 5);
+    else write_new_value(c, path);
     return;
   }
   /* transactions */
@@ -246,7 +256,7 @@ int main(int argc, char **argv) {
       if (!strcmp(mode, "wr")) {
         char path[64];
         snprintf(path, sizeof path, "/bench/seq/c%d", i);
-        sendf(&cs[i], WRITE, 0, path, "value", 5);
+        write_new_value(&cs[i], path);
       } else txn_next(&cs[i], i);
     }
   }
