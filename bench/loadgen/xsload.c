@@ -123,9 +123,9 @@ static int in_window(double t) { return t >= t0 && t < t1; }
  * tree and would measure less than a real write). */
 static long writes_made;
 
-static void write_new_value(struct conn *c, const char *path) {
+static void write_new_value(struct conn *c, uint32_t tx, const char *path) {
   char val[32];
-  sendf(c, WRITE, 0, path, val, (size_t)snprintf(val, sizeof val, "v%ld", ++writes_made));
+  sendf(c, WRITE, tx, path, val, (size_t)snprintf(val, sizeof val, "v%ld", ++writes_made));
 }
 
 /* The next request of a transaction client; step 0 is START. */
@@ -143,7 +143,7 @@ static void txn_next(struct conn *c, int i) {
     if (k < nshared) sendf(c, READ, c->tx, shared[k], NULL, 0);
     else if (k < nshared + ndev) {
       snprintf(path, sizeof path, "/local/domain/%d/device/%s", base + i, dev[k - nshared]);
-      sendf(c, WRITE, c->tx, path, val, (size_t)snprintf(val, sizeof val, "v%ld", ++writes_made));
+      write_new_value(c, c->tx, path);
     } else sendf(c, END, c->tx, "T", NULL, 0);
   }
 }
@@ -163,7 +163,7 @@ static void on_reply(struct conn *c, int i, const struct hdr *h, const char *p, 
     snprintf(path, sizeof path, "/bench/seq/c%d", i);
     c->step ^= 1;
     if (c->step) sendf(c, READ, 0, path, NULL, 0);
-    else write_new_value(c, path);
+    else write_new_value(c, 0, path);
     return;
   }
   /* transactions */
@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
       if (!strcmp(mode, "wr")) {
         char path[64];
         snprintf(path, sizeof path, "/bench/seq/c%d", i);
-        write_new_value(&cs[i], path);
+        write_new_value(&cs[i], 0, path);
       } else txn_next(&cs[i], i);
     }
   }
