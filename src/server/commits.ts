@@ -11,7 +11,7 @@ import type { Frame } from '../protocol/decoder.js';
 import { errorPayload, XsError } from '../protocol/errno.js';
 import { Op } from '../protocol/op.js';
 import { applyChanges, type NodeChange } from '../store/diff.js';
-import type { History } from '../store/history.js';
+import type { History, Revision } from '../store/history.js';
 import type { Change } from '../store/state.js';
 import type { Store } from '../store/store.js';
 import { commit, type ConflictMode } from '../txn/merge.js';
@@ -109,7 +109,12 @@ export class Commits {
   private blame(conn: Connection, txn: Transaction): void {
     const h = this.host;
     const low = txn.low ?? [];
-    const r = h.history.firstChangeAfter(txn.startRev, low);
+    // The earliest commit that changed a region the transaction touched.
+    let r: Revision | undefined;
+    for (const scope of txn.regions ?? [low]) {
+      const c = h.history.firstChangeAfter(txn.startRev, scope);
+      if (c !== undefined && (r === undefined || c.rev < r.rev)) r = c;
+    }
     if (r !== undefined && r.domid !== conn.caller.domid) h.charge(r.domid);
     const level = h.requestLog ? 'info' : 'debug';
     if (!h.logger.enabled(level)) return;

@@ -3,9 +3,11 @@
  * cheapest test first:
  *  1. nothing written: succeed (a read-only transaction never conflicts);
  *  2. the live root is still T1: swap in T2;
- *  3. coalesce: the live node at p is the same object as T1's node at p, and
- *     every ancestor of p still exists with the same permissions: graft T2's
- *     node at p into the live tree;
+ *  3. coalesce: for every region of the transaction (p, or where p is the
+ *     root because it touched paths under several first components, p per
+ *     first component: Transaction.regions), the live node there is the same
+ *     object as T1's node there, and every ancestor still exists with the same
+ *     permissions: graft T2's node of each region it changed into the live tree;
  *  4. replay: re-run the recorded requests on the live store; if every answer
  *     is what the client saw, the result is committed;
  *  else EAGAIN. In strict mode only 1 and 2 apply (the old C daemon's rule).
@@ -56,9 +58,16 @@ export function commit(store: Store, txn: Transaction, mode: ConflictMode, repla
     return { ok: true, how: 'swap', changes: txn.changes };
   }
   if (mode === 'strict') return { ok: false };
-  const low = txn.low ?? [];
-  if (low.length > 0 && canCoalesce(store, txn, low)) {
-    store.root = putChild(store.root, low, low.length, lookup(txn.root, low), store.nextGen());
+  const regions = txn.regions;
+  if (regions !== undefined && regions.every((r) => canCoalesce(store, txn, r))) {
+    // Regions are disjoint subtrees: grafting one leaves the others' nodes as they were.
+    const gen = store.nextGen();
+    let root = store.root;
+    for (const r of regions) {
+      const mine = lookup(txn.root, r);
+      if (mine !== lookup(txn.base, r)) root = putChild(root, r, r.length, mine, gen);
+    }
+    store.root = root;
     store.applyDelta(txn.delta);
     return { ok: true, how: 'coalesce', changes: txn.changes };
   }

@@ -1,9 +1,13 @@
 /**
  * A transaction is oxenstored's triple (T1, T2, p): `base` is the live root
  * when it started, `root` its private root, `low` the longest path prefix
- * under which every node it read or wrote lies. It also keeps the per-domain
- * node-count delta, the changes to announce on commit, and a bounded log of
- * requests and answers for replay.
+ * under which every node it read or wrote lies. Because paths under different
+ * first components can never overlap, it also keeps p per first component
+ * (`regions`): a transaction that reads /vm/... and writes
+ * /local/domain/7/... has p = / but the two regions /vm/<...> and
+ * /local/domain/7/<...>, which commit by grafting each (txn/merge.ts). It
+ * also keeps the per-domain node-count delta, the changes to announce on
+ * commit, and a bounded log of requests and answers for replay.
  */
 import type { Node } from '../store/node.js';
 import { ownerOf } from '../store/perms.js';
@@ -28,12 +32,12 @@ export interface TxnBounds {
   readonly maxLogBytes: number;
 }
 
+const ROOT: readonly string[] = Object.freeze([]);
+
 export class Transaction implements TreeState {
   /** T1: the live root the transaction started from (see refresh). */
   base: Node;
   root: Node;
-  /** Common prefix of all touched paths; undefined while nothing was touched. */
-  low: readonly string[] | undefined;
   readonly delta = new Map<number, number>();
   /** Changes to announce on commit, one per path (the latest), in first-change order. */
   private readonly changeMap = new Map<string, Change>();
@@ -48,6 +52,10 @@ export class Transaction implements TreeState {
    */
   doomed = false;
   private readonly touched: Set<string> | undefined;
+  /** Per first path component, the common prefix of the touched paths below it. */
+  private readonly regionMap = new Map<string, readonly string[]>();
+  /** The root itself was touched: no region is narrower than the whole tree. */
+  private rootTouched = false;
 
   constructor(
     readonly id: number,
@@ -68,10 +76,26 @@ export class Transaction implements TreeState {
    * busy key is one more EAGAIN. True if T1 moved.
    */
   refresh(): boolean {
-    if (this.low !== undefined || this.log.length > 0 || this.doomed || this.root !== this.base || this.store.root === this.base) return false;
+    if (this.rootTouched || this.regionMap.size > 0 || this.log.length > 0 || this.doomed || this.root !== this.base || this.store.root === this.base) return false;
     this.base = this.store.root;
     this.root = this.base;
     return true;
+  }
+
+  /** Common prefix of all touched paths (p); undefined while nothing was touched. */
+  get low(): readonly string[] | undefined {
+    if (this.rootTouched || this.regionMap.size > 1) return ROOT;
+    for (const r of this.regionMap.values()) return r;
+    return undefined;
+  }
+
+  /**
+   * The touched paths as disjoint subtrees, one per first component (the
+   * common prefix of the touched paths under it), never the root; undefined
+   * if the root itself was touched.
+   */
+  get regions(): (readonly string[])[] | undefined {
+    return this.rootTouched ? undefined : [...this.regionMap.values()];
   }
 
   get wrote(): boolean {
@@ -106,12 +130,18 @@ export class Transaction implements TreeState {
         this.touched.add(key);
       }
     }
-    if (this.low === undefined) {
-      this.low = comps.slice(0, depth);
-    } else if (this.low.length > 0) {
-      const n = commonPrefixLength(this.low, comps);
-      const k = Math.min(n, depth);
-      if (k < this.low.length) this.low = this.low.slice(0, k);
+    if (this.rootTouched) return;
+    if (depth === 0) {
+      this.rootTouched = true;
+      return;
+    }
+    const first = comps[0]!;
+    const r = this.regionMap.get(first);
+    if (r === undefined) {
+      this.regionMap.set(first, comps.slice(0, depth));
+    } else if (r.length > 1) {
+      const k = Math.min(commonPrefixLength(r, comps), depth);
+      if (k < r.length) this.regionMap.set(first, r.slice(0, k));
     }
   }
 

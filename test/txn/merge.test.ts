@@ -122,6 +122,50 @@ describe('coalesce', () => {
     assertConsistent(s);
   });
 
+  test('reads under one first component, writes under another: each region is checked and grafted on its own', () => {
+    const s = world();
+    const t = new Transaction(1, s, BOUNDS);
+    assert.equal(read(d0(t), P('/c')).toString(), '5');
+    write(d0(t), P('/local/domain/1/x'), B('A'));
+    assert.deepEqual(t.low, [], 'p itself is the root');
+    assert.deepEqual(t.regions, [['c'], ['local', 'domain', '1', 'x']]);
+    write(d0(s), P('/local/domain/2/y'), B('B'));
+    const beforeC = lookup(s.root, ['c']);
+    const out = commit(s, t, 'coalesce', unreachable);
+    assert.ok(out.ok && out.how === 'coalesce');
+    assert.equal(val(s, '/local/domain/1/x'), 'A');
+    assert.equal(val(s, '/local/domain/2/y'), 'B');
+    assert.ok(lookup(s.root, ['c']) === beforeC, 'a region only read is left as it is');
+    assertConsistent(s);
+  });
+
+  test('a change in any one region refuses the graft (the read of /c was stale)', () => {
+    const s = world();
+    const t = new Transaction(1, s, BOUNDS);
+    assert.equal(read(d0(t), P('/c')).toString(), '5');
+    write(d0(t), P('/local/domain/1/x'), B('A'));
+    write(d0(s), P('/c'), B('6'));
+    const replay = refusing();
+    assert.deepEqual(commit(s, t, 'coalesce', replay), { ok: false });
+    assert.equal(replay.calls, 1);
+    assert.equal(val(s, '/local/domain/1/x'), 'a');
+  });
+
+  test('writes in two regions are both grafted', () => {
+    const s = world();
+    const t = new Transaction(1, s, BOUNDS);
+    write(d0(t), P('/c'), B('T'));
+    write(d0(t), P('/local/domain/1/new'), B('n'));
+    write(d0(s), P('/local/domain/2/y'), B('B'));
+    const out = commit(s, t, 'coalesce', unreachable);
+    assert.ok(out.ok && out.how === 'coalesce');
+    assert.equal(val(s, '/c'), 'T');
+    assert.equal(val(s, '/local/domain/1/new'), 'n');
+    assert.equal(val(s, '/local/domain/2/y'), 'B');
+    assert.deepEqual(out.changes.map((c) => c.path.abs), ['/c', '/local/domain/1/new']);
+    assertConsistent(s);
+  });
+
   test('strict mode refuses any intervening commit, even a disjoint one', () => {
     const s = world();
     const t = new Transaction(1, s, BOUNDS);

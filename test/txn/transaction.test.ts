@@ -122,6 +122,43 @@ describe('low path', () => {
     assert.deepEqual(t.low, ['a', 'b']);
   });
 
+  test('regions: per first component, the common prefix of the paths touched under it', () => {
+    const t = txnOn(new Store());
+    assert.deepEqual(t.regions, []);
+    t.touch(['vm', 'x', 'name'], 3);
+    t.touch(['local', 'domain', '7', 'device', 'a'], 5);
+    t.touch(['vm', 'x', 'uuid'], 3);
+    t.touch(['local', 'domain', '7', 'device', 'b', 'c'], 6);
+    assert.deepEqual(t.regions, [['vm', 'x'], ['local', 'domain', '7', 'device']]);
+    assert.deepEqual(t.low, []);
+    t.touch(['local', 'domain', '8'], 3);
+    assert.deepEqual(t.regions, [['vm', 'x'], ['local', 'domain']]);
+    t.touch(['anything'], 0);
+    assert.equal(t.regions, undefined, 'the root touched: one region, the whole tree');
+    assert.deepEqual(t.low, []);
+  });
+
+  test('regions partition the touched paths by first component (property)', () => {
+    const compArb = fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(fc.array(compArb, { minLength: 1, maxLength: 8 }), (paths) => {
+        const t = txnOn(new Store());
+        for (const p of paths) t.touch(p, p.length);
+        const common = (ps: string[][]): string[] =>
+          ps.reduce((acc, p) => {
+            let i = 0;
+            while (i < acc.length && i < p.length && acc[i] === p[i]) i++;
+            return acc.slice(0, i);
+          });
+        const byFirst = new Map<string, string[][]>();
+        for (const p of paths) byFirst.set(p[0]!, [...(byFirst.get(p[0]!) ?? []), p]);
+        const expected = [...byFirst.values()].map(common);
+        assert.deepEqual(t.regions, expected);
+        assert.deepEqual(t.low, common(paths));
+      }),
+    );
+  });
+
   test('low is the common prefix of all touched paths (property)', () => {
     const compArb = fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 4 });
     fc.assert(
