@@ -85,12 +85,19 @@ const SUMMARY_ITEMS = 3;
  * few of them and how many more.
  */
 export function transactionSummary(txn: Transaction): string {
-  const items = txn.replayable
-    ? txn.log.filter((e) => MUTATIONS.has(e.type) && e.replyType === e.type).map((e) => `${opName(e.type)} ${firstArg(e.payload)}`)
-    : txn.changes.map((c) => `${c.removed ? 'RM' : 'WRITE'} ${c.path.abs}`);
-  const shown = items.slice(0, SUMMARY_ITEMS).join(', ');
-  const more = items.length > SUMMARY_ITEMS ? ` and ${items.length - SUMMARY_ITEMS} more` : '';
-  return `transaction ${txn.id}: ${items.length === 0 ? 'no change' : shown + more}`;
+  // Only the items shown are turned into strings: a commit pays for three, not for its whole log.
+  const shown: string[] = [];
+  let count = 0;
+  if (txn.replayable) {
+    for (const e of txn.log) {
+      if (!MUTATIONS.has(e.type) || e.replyType !== e.type) continue;
+      if (count++ < SUMMARY_ITEMS) shown.push(`${opName(e.type)} ${firstArg(e.payload)}`);
+    }
+  } else {
+    for (const c of txn.changes) if (count++ < SUMMARY_ITEMS) shown.push(`${c.removed ? 'RM' : 'WRITE'} ${c.path.abs}`);
+  }
+  const more = count > SUMMARY_ITEMS ? ` and ${count - SUMMARY_ITEMS} more` : '';
+  return `transaction ${txn.id}: ${count === 0 ? 'no change' : shown.join(', ') + more}`;
 }
 
 export class Requests {
@@ -140,7 +147,9 @@ export class Requests {
       const payload = spec.handler(this.request(conn, frame, spec.tx === 'data' || spec.tx === 'end' ? txn : undefined));
       if (payload === DEFERRED) return;
       conn.reply(type, reqId, txId, payload);
-      if (txn !== undefined && spec.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: type, reply: Buffer.from(payload) });
+      // The payload is a view into received bytes: copied. An answer is never changed once
+      // returned (a stored value, or built for this reply), so the log keeps it as it is.
+      if (txn !== undefined && spec.tx === 'data') txn.record({ type, payload: Buffer.from(frame.payload), replyType: type, reply: Buffer.isBuffer(payload) ? payload : Buffer.from(payload) });
     } catch (e) {
       const errno = this.errnoOf(e, conn, type);
       conn.reply(Op.ERROR, reqId, txId, errorPayload(errno));
