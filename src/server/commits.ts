@@ -81,6 +81,7 @@ export class Commits {
       return false;
     }
     h.stats.commits[out.how]++;
+    txn.committed = out.changes;
     h.announce(out.changes);
     return true;
   }

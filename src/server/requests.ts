@@ -157,8 +157,8 @@ export class Requests {
     }
     const changes = this.host.store.takeChanges();
     if (this.host.store.root !== before) {
-      // Where this request's changes lie: a transaction's lowest path, or the paths it changed.
-      const within = type === Op.TRANSACTION_END ? (txn?.low ?? []) : changeScope(changes);
+      // The lowest path holding every change this request (or the commit it ended) made.
+      const within = changeScope(type === Op.TRANSACTION_END ? (txn?.committed ?? []) : changes);
       this.host.committed(before, this.commitInfo(conn, frame, txn), within);
     }
     this.host.announce(changes);

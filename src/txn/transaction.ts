@@ -51,6 +51,8 @@ export class Transaction implements TreeState {
    * read and write, but a commit of any write answers EAGAIN.
    */
   doomed = false;
+  /** Once committed: the changes its commit made to the live store (a replay's may differ from `changes`). */
+  committed: readonly Change[] | undefined;
   private readonly touched: Set<string> | undefined;
   /** Per first path component, the common prefix of the touched paths below it. */
   private readonly regionMap = new Map<string, readonly string[]>();
