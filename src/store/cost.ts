@@ -74,8 +74,13 @@ function diffBytes(before: Node, after: Node | undefined): number {
 export function changeScope(changes: readonly Change[]): readonly string[] {
   let scope: readonly string[] | undefined;
   for (const c of changes) {
-    scope = scope === undefined ? c.path.comps : scope.slice(0, commonPrefixLength(scope, c.path.comps));
-    if (scope.length === 0) break;
+    if (scope === undefined) {
+      scope = c.path.comps;
+      continue;
+    }
+    const k = commonPrefixLength(scope, c.path.comps);
+    if (k === 0) return [];
+    if (k < scope.length) scope = scope.slice(0, k);
   }
   return scope ?? [];
 }
