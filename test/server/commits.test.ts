@@ -101,6 +101,27 @@ test('an overlapping transaction commits by replay when every answer is the same
   assert.deepEqual(charged, [7], 'the domain whose commit caused it is charged');
 });
 
+test('a transaction over two regions is blamed on the commit that changed one of them, not on an earlier one elsewhere', () => {
+  const { c, stats, charged, history, store } = setup();
+  const d0 = conn(1, 0);
+  let before = store.root;
+  for (const p of ['/vm/x', '/local/domain/1/a', '/local/domain/2/b']) ops.write(ctxOf(store), P(p), B('1'));
+  history.record({ time: 0, domid: 0, conn: 1, txId: 0, op: 'setup' }, store.root, before);
+  const t = c.newTransaction(d0);
+  assert.equal(ops.read(ctxOf(t), P('/vm/x')).toString(), '1');
+  write(t, DOM0, '/local/domain/1/a');
+  // First a commit outside both regions (domain 8), then one that changes the read (domain 9).
+  before = store.root;
+  ops.write(ctxOf(store), P('/local/domain/2/b'), B('y'));
+  history.record({ time: 1, domid: 8, conn: 2, txId: 0, op: 'WRITE /local/domain/2/b' }, store.root, before);
+  before = store.root;
+  ops.write(ctxOf(store), P('/vm/x'), B('2'));
+  history.record({ time: 2, domid: 9, conn: 3, txId: 0, op: 'WRITE /vm/x' }, store.root, before);
+  assert.equal(c.commit(d0, t), false, 'the read of /vm/x is stale and the default rerun refuses');
+  assert.equal(stats.conflicts, 1);
+  assert.deepEqual(charged, [9]);
+});
+
 test('XSA-326: the node quota is checked again against the live store at commit', () => {
   const { c, store, quotas } = setup();
   quotas.set('nodes', 3);
