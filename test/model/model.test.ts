@@ -72,6 +72,8 @@ function pathsArb(withRoot: boolean): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 30, arbitrary: fc.array(comp, { minLength: 1, maxLength: 3 }).map((cs) => `/t/${cs.join('/')}`) },
     { weight: 3, arbitrary: fc.constant('/t') },
+    // a second top-level tree: transactions touching both have two regions (Transaction.regions)
+    { weight: 8, arbitrary: fc.array(comp, { minLength: 1, maxLength: 2 }).map((cs) => `/u/${cs.join('/')}`) },
     // the root, relative paths (under /local/domain/0), and malformed ones (EINVAL)
     { weight: 1, arbitrary: fc.constantFrom(...(withRoot ? ['/'] : []), 'x', 'x/a') },
     { weight: 1, arbitrary: fc.constantFrom('', '/t/', 't//a', '/t/a b', '/t//a') },
