@@ -346,7 +346,10 @@ class Run {
     if (daemonOk) {
       if (conflicts.length === 0) {
         this.cov.commits.naive++;
-        return { answer: got, events: model.commitWrites(txn) };
+        // The events are those of the writes as they land on the live map: the replay's
+        // (the self-check above: the same map), so a removal announces what it removes
+        // there, once, whether the daemon swapped, grafted or (its test is coarser) replayed.
+        return { answer: got, events: model.commitWrites(txn, replayed?.changes ?? txn.changes) };
       }
       if (txn.readOnly) {
         this.cov.commits.readOnly++;

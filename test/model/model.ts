@@ -473,23 +473,21 @@ export class Model {
     return { kind: 'commit', txn };
   }
 
-  /** Commit by the naive rule: copy the transaction's writes into the live map. */
-  commitWrites(txn: MTxn): Event[] {
-    const changes = this.removingLive(txn.changes);
+  /**
+   * Commit by the naive rule: copy the transaction's writes into the live
+   * map. `announced`: the same writes as they land on the live map (a
+   * replay's changes), so that a removal announces what it removes there,
+   * once (C xenstored's rule), not what the transaction's snapshot held.
+   */
+  commitWrites(txn: MTxn, announced: readonly Change[]): Event[] {
     txn.applyTo(this.live);
-    return this.eventsFor(changes);
+    return this.eventsFor(announced);
   }
 
-  /** Commit by replay: the live map becomes the replayed one. */
+  /** Commit by replay: the live map becomes the replayed one; its changes were made on the live map. */
   commitReplayed(tree: Tree, changes: readonly Change[]): Event[] {
-    const out = this.removingLive(changes);
     this.live = tree;
-    return this.eventsFor(out);
-  }
-
-  /** A committed removal removes what the live tree holds there too: watchers of those nodes hear of it. */
-  private removingLive(changes: readonly Change[]): Change[] {
-    return changes.map((c) => (c.removed ? { ...c, existed: new Set([...(c.existed ?? []), ...[...this.live.keys()].filter((k) => isAtOrBelow(k, c.path))]) } : c));
+    return this.eventsFor(changes);
   }
 
   watch(c: number, raw: string, token: string): { answer: Answer; events: Event[] } {
