@@ -347,9 +347,9 @@ class Run {
       if (conflicts.length === 0) {
         this.cov.commits.naive++;
         // The events are those of the writes as they land on the live map: the replay's
-        // (the self-check above: the same map), so a removal announces what it removes
+        // (defined and the same map: the self-check above), so a removal announces what it removes
         // there, once, whether the daemon swapped, grafted or (its test is coarser) replayed.
-        return { answer: got, events: model.commitWrites(txn, replayed?.changes ?? txn.changes) };
+        return { answer: got, events: model.commitWrites(txn, replayed!.changes) };
       }
       if (txn.readOnly) {
         this.cov.commits.readOnly++;
